@@ -1,0 +1,556 @@
+// Disk inspection: libparted (label, partitions), libblkid (probing at an offset,
+// GPT from either header), libext2fs (superblock checksum, backup superblocks)
+// and loop-device status. All run on the environment's disk thread, which gives
+// up write permission at start, so no library can open an inspected disk for
+// writing (libparted asks for O_RDWR and would otherwise get it as root).
+#include <blkid/blkid.h>
+#include <ext2fs/ext2fs.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/loop.h>
+#include <napi.h>
+#include <parted/parted.h>
+#include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "addon_data.h"
+#include "dynamic_library.h"
+#include "work_thread.h"
+
+namespace vmbf {
+namespace {
+
+#define VMBF_PARTED_SYMBOLS(X)                                                                     \
+  X(ped_exception_set_handler)                                                                     \
+  X(ped_device_get) X(ped_device_open) X(ped_device_close) X(ped_device_destroy) X(ped_disk_probe) \
+      X(ped_disk_new) X(ped_disk_destroy) X(ped_disk_next_partition) X(ped_partition_is_active)    \
+          X(ped_partition_type_get_name) X(ped_disk_type_check_feature) X(ped_partition_get_name)
+
+VMBF_LIBRARY(PartedApi, VMBF_PARTED_SYMBOLS)
+
+const PartedApi* LoadParted(LoadState* state) {
+  return LoadLibraryOnce<PartedApi>("libparted.so.2", "libparted2", state);
+}
+
+// ---- read-only disk thread -------------------------------------------------
+
+// fsuid "nobody" clears the file-permission capabilities of this thread only;
+// CAP_DAC_READ_SEARCH is raised again so any image stays readable. Opening for
+// write then fails with EACCES and libparted falls back to read-only itself.
+bool g_read_only_thread_ok = false;  // written once by the disk thread
+
+void DropWritePermission() {
+  if (geteuid() != 0) return;  // a normal user opens only what it may write anyway
+  setfsgid(65534);
+  setfsuid(65534);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2]{};
+  if (syscall(SYS_capget, &header, caps) != 0) return;
+  caps[CAP_DAC_READ_SEARCH / 32].effective |= 1u << (CAP_DAC_READ_SEARCH % 32);
+  if (syscall(SYS_capset, &header, caps) != 0) return;
+  g_read_only_thread_ok = true;
+}
+
+WorkThread& DiskThread(Napi::Env env) {
+  AddonData* data = AddonData::Get(env);
+  if (!data->disk_thread) {
+    data->disk_thread = std::make_unique<WorkThread>(env, "disk", DropWritePermission);
+  }
+  return *data->disk_thread;
+}
+
+// ---- libparted -----------------------------------------------------------
+
+std::mutex g_parted_mutex;  // libparted is not thread-safe, even on distinct files
+
+struct PartedMessage {
+  std::string type;  // information, warning, error, fatal, bug, no-feature
+  std::string text;
+  std::string answer;
+};
+std::vector<PartedMessage>* g_parted_messages = nullptr;  // guarded by g_parted_mutex
+
+const char* ExceptionTypeName(PedExceptionType t) {
+  switch (t) {
+    case PED_EXCEPTION_INFORMATION:
+      return "information";
+    case PED_EXCEPTION_WARNING:
+      return "warning";
+    case PED_EXCEPTION_ERROR:
+      return "error";
+    case PED_EXCEPTION_FATAL:
+      return "fatal";
+    case PED_EXCEPTION_BUG:
+      return "bug";
+    default:
+      return "no-feature";
+  }
+}
+
+// Never Retry (a missing path loops for ever), never Fix or Yes (they write).
+PedExceptionOption AnswerException(PedException* ex) {
+  static const std::pair<PedExceptionOption, const char*> kSafe[] = {{PED_EXCEPTION_IGNORE, "ignore"},
+                                                                     {PED_EXCEPTION_OK, "ok"},
+                                                                     {PED_EXCEPTION_CANCEL, "cancel"},
+                                                                     {PED_EXCEPTION_NO, "no"}};
+  PedExceptionOption answer = PED_EXCEPTION_UNHANDLED;
+  const char* answer_name = "unhandled";
+  for (const auto& [option, name] : kSafe) {
+    if (ex->options & option) {
+      answer = option;
+      answer_name = name;
+      break;
+    }
+  }
+  if (g_parted_messages) {
+    g_parted_messages->push_back({ExceptionTypeName(ex->type), ex->message ? ex->message : "", answer_name});
+  }
+  return answer;
+}
+
+struct PartitionInfo {
+  int number;
+  std::string kind;  // normal, logical, extended
+  long long start, length;
+  std::string filesystem, name;
+};
+
+struct PartedReport {
+  std::string label;  // "" when none
+  long long sector_size = 0, length = 0;
+  std::string model;
+  bool opened = false, read_only = false;
+  std::vector<PartitionInfo> partitions;
+  std::vector<PartedMessage> messages;
+};
+
+Failure ProbeParted(const std::string& path, PartedReport& out) {
+  LoadState load;
+  const PartedApi* api = LoadParted(&load);
+  if (!api) return Failure::Of("ERR_LIB_UNAVAILABLE", "parted", "dlopen", load.error, path);
+  std::lock_guard<std::mutex> lock(g_parted_mutex);
+  g_parted_messages = &out.messages;
+  api->ped_exception_set_handler(AnswerException);
+  Failure failure;
+  PedDevice* dev = api->ped_device_get(path.c_str());
+  if (!dev) {
+    std::string said;
+    for (const PartedMessage& m : out.messages) said += (said.empty() ? "" : "; ") + m.text;
+    failure = Failure::Of("ERR_PARTED_DEVICE", "parted", "ped_device_get",
+                          "libparted cannot use this path" + (said.empty() ? "" : ": " + said), path);
+  } else {
+    out.sector_size = dev->sector_size;
+    out.length = dev->length;
+    out.model = dev->model ? dev->model : "";
+    if (api->ped_device_open(dev)) {
+      out.opened = true;
+      out.read_only = dev->read_only;
+      if (PedDiskType* type = api->ped_disk_probe(dev)) {
+        out.label = type->name;
+        if (PedDisk* disk = api->ped_disk_new(dev)) {
+          bool names = api->ped_disk_type_check_feature(disk->type, PED_DISK_TYPE_PARTITION_NAME);
+          for (PedPartition* p = api->ped_disk_next_partition(disk, nullptr); p;
+               p = api->ped_disk_next_partition(disk, p)) {
+            if (!api->ped_partition_is_active(p)) continue;
+            PartitionInfo info;
+            info.number = p->num;
+            info.kind = (p->type & PED_PARTITION_EXTENDED)  ? "extended"
+                        : (p->type & PED_PARTITION_LOGICAL) ? "logical"
+                                                            : "normal";
+            info.start = p->geom.start;
+            info.length = p->geom.length;
+            info.filesystem = p->fs_type ? p->fs_type->name : "";
+            if (names) {
+              const char* n = api->ped_partition_get_name(p);
+              info.name = n ? n : "";
+            }
+            out.partitions.push_back(info);
+          }
+          api->ped_disk_destroy(disk);
+        }
+      }
+      api->ped_device_close(dev);
+    }
+    // Devices are cached by path with a stale length: never reuse one.
+    api->ped_device_destroy(dev);
+  }
+  api->ped_exception_set_handler(nullptr);
+  g_parted_messages = nullptr;
+  return failure;
+}
+
+Napi::Value PartedToJs(Napi::Env env, PartedReport& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("label", r.label.empty() ? env.Null() : Napi::String::New(env, r.label));
+  o.Set("sectorSize", Napi::Number::New(env, static_cast<double>(r.sector_size)));
+  o.Set("lengthSectors", Napi::Number::New(env, static_cast<double>(r.length)));
+  o.Set("model", r.model);
+  o.Set("opened", r.opened);
+  o.Set("openedReadOnly", r.read_only);
+  Napi::Array parts = Napi::Array::New(env, r.partitions.size());
+  for (size_t i = 0; i < r.partitions.size(); ++i) {
+    const PartitionInfo& p = r.partitions[i];
+    Napi::Object po = Napi::Object::New(env);
+    po.Set("number", p.number);
+    po.Set("kind", p.kind);
+    po.Set("startSector", Napi::Number::New(env, static_cast<double>(p.start)));
+    po.Set("lengthSectors", Napi::Number::New(env, static_cast<double>(p.length)));
+    po.Set("filesystem", p.filesystem.empty() ? env.Null() : Napi::String::New(env, p.filesystem));
+    po.Set("name", p.name);
+    parts.Set(i, po);
+  }
+  o.Set("partitions", parts);
+  Napi::Array msgs = Napi::Array::New(env, r.messages.size());
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("type", r.messages[i].type);
+    m.Set("message", r.messages[i].text);
+    m.Set("answer", r.messages[i].answer);
+    msgs.Set(i, m);
+  }
+  o.Set("messages", msgs);
+  return o;
+}
+
+// ---- libblkid ---------------------------------------------------------------
+
+struct BlkidPartition {
+  int number;
+  long long start, size;
+  std::string type, name;
+};
+struct BlkidReport {
+  std::map<std::string, std::string> values;  // TYPE, UUID, LABEL, PTTYPE, ...
+  bool has_table = false;
+  std::string table_type, table_id;
+  std::vector<BlkidPartition> partitions;
+  int result = 1;  // blkid_do_safeprobe: 0 found, 1 nothing, -2 ambivalent
+};
+
+Failure ProbeBlkid(const std::string& path, long long offset, long long size, BlkidReport& out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Failure::FromErrno(errno, "blkid", "open", path);
+  blkid_probe pr = blkid_new_probe();
+  Failure failure;
+  if (!pr) {
+    failure = Failure::FromErrno(ENOMEM, "blkid", "blkid_new_probe", path);
+  } else if (blkid_probe_set_device(pr, fd, offset, size) != 0) {
+    failure = Failure::FromErrno(errno ? errno : EINVAL, "blkid", "blkid_probe_set_device", path);
+  } else {
+    blkid_probe_enable_superblocks(pr, 1);
+    blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE |
+                                              BLKID_SUBLKS_VERSION | BLKID_SUBLKS_BADCSUM);
+    blkid_probe_enable_partitions(pr, 1);
+    blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+    out.result = blkid_do_safeprobe(pr);
+    if (out.result == 0) {
+      int n = blkid_probe_numof_values(pr);
+      for (int i = 0; i < n; ++i) {
+        const char *name, *data;
+        size_t len;
+        if (blkid_probe_get_value(pr, i, &name, &data, &len) == 0) {
+          out.values[name] = std::string(data, len ? len - 1 : 0);
+        }
+      }
+      if (blkid_partlist list = blkid_probe_get_partitions(pr)) {
+        if (blkid_parttable table = blkid_partlist_get_table(list)) {
+          out.has_table = true;
+          const char* type = blkid_parttable_get_type(table);
+          const char* id = blkid_parttable_get_id(table);
+          out.table_type = type ? type : "";
+          out.table_id = id ? id : "";
+        }
+        int np = blkid_partlist_numof_partitions(list);
+        for (int i = 0; i < np; ++i) {
+          blkid_partition part = blkid_partlist_get_partition(list, i);
+          const char* type = blkid_partition_get_type_string(part);
+          const char* name = blkid_partition_get_name(part);
+          out.partitions.push_back({blkid_partition_get_partno(part), blkid_partition_get_start(part),
+                                    blkid_partition_get_size(part), type ? type : "", name ? name : ""});
+        }
+      }
+    } else if (out.result == -1) {
+      failure = Failure::FromErrno(errno ? errno : EIO, "blkid", "blkid_do_safeprobe", path);
+    }
+    blkid_free_probe(pr);
+  }
+  close(fd);
+  return failure;
+}
+
+Napi::Value BlkidToJs(Napi::Env env, BlkidReport& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ambivalent", r.result == -2);
+  Napi::Object values = Napi::Object::New(env);
+  for (const auto& [k, v] : r.values) values.Set(k, v);
+  o.Set("values", values);
+  if (r.has_table) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("type", r.table_type);
+    t.Set("id", r.table_id);
+    Napi::Array parts = Napi::Array::New(env, r.partitions.size());
+    for (size_t i = 0; i < r.partitions.size(); ++i) {
+      const BlkidPartition& p = r.partitions[i];
+      Napi::Object po = Napi::Object::New(env);
+      po.Set("number", p.number);
+      po.Set("startSector", Napi::Number::New(env, static_cast<double>(p.start)));
+      po.Set("sizeSectors", Napi::Number::New(env, static_cast<double>(p.size)));
+      po.Set("type", p.type);
+      po.Set("name", p.name);
+      parts.Set(i, po);
+    }
+    t.Set("partitions", parts);
+    o.Set("partitionTable", t);
+  } else {
+    o.Set("partitionTable", env.Null());
+  }
+  return o;
+}
+
+// ---- libext2fs ------------------------------------------------------------
+
+struct Ext2Attempt {
+  long long superblock = 0;  // 0 = primary
+  int block_size = 0;
+  errcode_t code = 0;
+};
+struct Ext2Report {
+  Ext2Attempt primary;
+  bool primary_ok = false;
+  bool backup_found = false;
+  Ext2Attempt backup;
+  unsigned long long blocks = 0;
+  unsigned block_size = 0;
+  std::string uuid, label;
+  bool has_journal = false, metadata_csum = false;
+};
+
+std::string Ext2Message(errcode_t code) {
+  return code ? error_message(code) : "";
+}
+
+// What a failed primary open says about the superblock itself.
+const char* Ext2Problem(errcode_t code) {
+  switch (code) {
+    case EXT2_ET_BAD_MAGIC:
+      return "bad-magic";
+    case EXT2_ET_SB_CSUM_INVALID:
+      return "bad-checksum";
+    case EXT2_ET_CORRUPT_SUPERBLOCK:
+    case EXT2_ET_BAD_DESC_SIZE:
+      return "corrupt";
+    case EXT2_ET_GDESC_BAD_BLOCK_MAP:
+    case EXT2_ET_GDESC_BAD_INODE_MAP:
+    case EXT2_ET_GDESC_BAD_INODE_TABLE:
+      return "bad-group-descriptors";
+    case EXT2_ET_SHORT_READ:
+      return "truncated";
+    case EXT2_ET_UNSUPP_FEATURE:
+    case EXT2_ET_RO_UNSUPP_FEATURE:
+      return "unsupported-feature";
+    default:
+      return "other";
+  }
+}
+
+errcode_t OpenExt2(const std::string& path, long long offset, long long superblock, int block_size,
+                   ext2_filsys* fs) {
+  std::string options = "offset=" + std::to_string(offset);
+  // No EXT2_FLAG_RW: the filesystem is opened read-only.
+  return ext2fs_open2(path.c_str(), options.c_str(), EXT2_FLAG_64BITS, superblock,
+                      static_cast<unsigned>(block_size), unix_io_manager, fs);
+}
+
+void DescribeExt2(ext2_filsys fs, Ext2Report& out) {
+  out.blocks = ext2fs_blocks_count(fs->super);
+  out.block_size = fs->blocksize;
+  char uuid[37];
+  const unsigned char* u = fs->super->s_uuid;
+  snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+           u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  out.uuid = uuid;
+  out.label.assign(
+      reinterpret_cast<const char*>(fs->super->s_volume_name),
+      strnlen(reinterpret_cast<const char*>(fs->super->s_volume_name), sizeof fs->super->s_volume_name));
+  out.has_journal = ext2fs_has_feature_journal(fs->super);
+  out.metadata_csum = ext2fs_has_feature_metadata_csum(fs->super);
+}
+
+Failure ProbeExt2(const std::string& path, long long offset, Ext2Report& out) {
+  static std::once_flag tables;
+  std::call_once(tables, [] { initialize_ext2_error_table(); });
+  ext2_filsys fs = nullptr;
+  out.primary.code = OpenExt2(path, offset, 0, 0, &fs);
+  if (out.primary.code == 0) {
+    out.primary_ok = true;
+    DescribeExt2(fs, out);
+    ext2fs_close_free(&fs);
+    return Failure{};
+  }
+  // Backups sit at the start of groups 1, 3, 5, 7, 9, 25, 27 (sparse_super);
+  // a group holds 8 * block_size blocks. Same order as e2fsck's own search.
+  static const int kGroups[] = {1, 3, 5, 7, 9, 25, 27};
+  for (int block_size : {1024, 2048, 4096}) {
+    for (int group : kGroups) {
+      long long block = static_cast<long long>(group) * 8 * block_size + (block_size == 1024 ? 1 : 0);
+      fs = nullptr;
+      errcode_t code = OpenExt2(path, offset, block, block_size, &fs);
+      if (code == 0) {
+        out.backup_found = true;
+        out.backup = {block, block_size, 0};
+        DescribeExt2(fs, out);
+        ext2fs_close_free(&fs);
+        return Failure{};
+      }
+    }
+  }
+  return Failure{};
+}
+
+Napi::Value Ext2ToJs(Napi::Env env, Ext2Report& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("primaryValid", r.primary_ok);
+  if (!r.primary_ok) {
+    o.Set("primaryErrorCode", Napi::Number::New(env, static_cast<double>(r.primary.code)));
+    o.Set("primaryError", Ext2Message(r.primary.code));
+    o.Set("primaryProblem", Ext2Problem(r.primary.code));
+  }
+  if (r.backup_found) {
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("block", Napi::Number::New(env, static_cast<double>(r.backup.superblock)));
+    b.Set("blockSize", r.backup.block_size);
+    o.Set("backup", b);
+  } else {
+    o.Set("backup", env.Null());
+  }
+  if (r.primary_ok || r.backup_found) {
+    o.Set("blockSize", r.block_size);
+    o.Set("blocks", Napi::Number::New(env, static_cast<double>(r.blocks)));
+    o.Set("uuid", r.uuid);
+    o.Set("label", r.label);
+    o.Set("hasJournal", r.has_journal);
+    o.Set("metadataChecksums", r.metadata_csum);
+  }
+  return o;
+}
+
+// ---- loop devices -----------------------------------------------------------
+
+struct LoopReport {
+  bool is_loop = false, attached = false;
+  std::string file_name;
+  unsigned long long offset = 0, size_limit = 0;
+  bool read_only = false, autoclear = false, partscan = false;
+};
+
+Failure ProbeLoop(const std::string& path, LoopReport& out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Failure::FromErrno(errno, "loop", "open", path);
+  struct stat st;
+  Failure failure;
+  if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+    loop_info64 info{};
+    if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0) {
+      out.is_loop = out.attached = true;
+      out.file_name.assign(reinterpret_cast<const char*>(info.lo_file_name),
+                           strnlen(reinterpret_cast<const char*>(info.lo_file_name), LO_NAME_SIZE));
+      out.offset = info.lo_offset;
+      out.size_limit = info.lo_sizelimit;
+      out.read_only = info.lo_flags & LO_FLAGS_READ_ONLY;
+      out.autoclear = info.lo_flags & LO_FLAGS_AUTOCLEAR;
+      out.partscan = info.lo_flags & LO_FLAGS_PARTSCAN;
+    } else if (errno == ENXIO) {
+      out.is_loop = true;  // a loop device with nothing attached
+    } else if (errno != ENOTTY && errno != EINVAL) {
+      failure = Failure::FromErrno(errno, "loop", "LOOP_GET_STATUS64", path);
+    }
+  }
+  close(fd);
+  return failure;
+}
+
+Napi::Value LoopToJs(Napi::Env env, LoopReport& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isLoop", r.is_loop);
+  o.Set("attached", r.attached);
+  if (r.attached) {
+    o.Set("fileName", r.file_name);
+    o.Set("offset", Napi::Number::New(env, static_cast<double>(r.offset)));
+    o.Set("sizeLimit", Napi::Number::New(env, static_cast<double>(r.size_limit)));
+    o.Set("readOnly", r.read_only);
+    o.Set("autoclear", r.autoclear);
+    o.Set("partscan", r.partscan);
+  }
+  return o;
+}
+
+// ---- JS entry points ---------------------------------------------------------
+
+bool ArgPath(const Napi::CallbackInfo& info, std::string& path) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(info.Env(), "path must be a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  path = info[0].As<Napi::String>().Utf8Value();
+  return true;
+}
+
+double ArgNumber(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : 0;
+}
+
+template <typename T, typename Probe, typename ToJs>
+Napi::Value PostProbe(const Napi::CallbackInfo& info, Probe probe, ToJs to_js) {
+  std::string path;
+  if (!ArgPath(info, path)) return info.Env().Undefined();
+  auto work = [path, probe](T& out) { return probe(path, out); };
+  return DiskThread(info.Env()).Post(std::make_unique<LambdaJob<T>>(info.Env(), work, to_js));
+}
+
+}  // namespace
+
+Napi::Value PartedProbe(const Napi::CallbackInfo& info) {
+  return PostProbe<PartedReport>(info, ProbeParted, PartedToJs);
+}
+
+// blkidProbe(path, offsetBytes, sizeBytes) — size 0 means to the end
+Napi::Value BlkidProbe(const Napi::CallbackInfo& info) {
+  auto offset = static_cast<long long>(ArgNumber(info, 1));
+  auto size = static_cast<long long>(ArgNumber(info, 2));
+  return PostProbe<BlkidReport>(
+      info, [offset, size](const std::string& p, BlkidReport& r) { return ProbeBlkid(p, offset, size, r); },
+      BlkidToJs);
+}
+
+// ext2Probe(path, offsetBytes)
+Napi::Value Ext2Probe(const Napi::CallbackInfo& info) {
+  auto offset = static_cast<long long>(ArgNumber(info, 1));
+  return PostProbe<Ext2Report>(
+      info, [offset](const std::string& p, Ext2Report& r) { return ProbeExt2(p, offset, r); }, Ext2ToJs);
+}
+
+Napi::Value LoopProbe(const Napi::CallbackInfo& info) {
+  return PostProbe<LoopReport>(info, ProbeLoop, LoopToJs);
+}
+
+// Whether the disk thread managed to give up write permission (root only).
+Napi::Value DiskThreadReadOnly(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), g_read_only_thread_ok);
+}
+
+bool PartedLibraryLoaded(std::string& reason) {
+  LoadState state;
+  LoadParted(&state);
+  reason = state.error;
+  return state.loaded;
+}
+
+}  // namespace vmbf

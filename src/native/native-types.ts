@@ -1,0 +1,139 @@
+/** The shape of the native addon, exactly as native/*.cc builds it. Internal. */
+
+export interface NativeLibraryStatus {
+  loaded: boolean;
+  reason?: string;
+}
+
+export interface NativeXenStoreHandle {
+  open(): Promise<void>;
+  read(tx: number, path: string): Promise<Buffer | null>;
+  directory(tx: number, path: string): Promise<string[] | null>;
+  write(tx: number, path: string, value: Buffer): Promise<void>;
+  mkdir(tx: number, path: string): Promise<void>;
+  rm(tx: number, path: string): Promise<void>;
+  getDomainPath(domid: number): Promise<string>;
+  transactionStart(): Promise<number>;
+  /** true when committed, false when the daemon asks for a retry (EAGAIN). */
+  transactionEnd(tx: number, abort: boolean): Promise<boolean>;
+  watch(path: string, token: string): Promise<void>;
+  unwatch(path: string, token: string): Promise<void>;
+  close(): Promise<void>;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeVbd {
+  device: number;
+  type: number;
+  error: boolean;
+  ooRequests?: number;
+  readRequests?: number;
+  writeRequests?: number;
+  readSectors?: number;
+  writeSectors?: number;
+}
+
+export interface NativeDomain {
+  id: number;
+  name: string;
+  running: boolean;
+  blocked: boolean;
+  paused: boolean;
+  shutdown: boolean;
+  crashed: boolean;
+  dying: boolean;
+  memory: number;
+  maxMemory: number;
+  cpuNs: number;
+  vcpus: number;
+  vbds: NativeVbd[];
+}
+
+export interface NativeNodeSnapshot {
+  totalMemory: number;
+  freeMemory: number;
+  cpus: number;
+  domains: NativeDomain[];
+}
+
+export interface NativePartedMessage {
+  type: 'information' | 'warning' | 'error' | 'fatal' | 'bug' | 'no-feature';
+  message: string;
+  answer: string;
+}
+
+export interface NativePartedReport {
+  label: string | null;
+  sectorSize: number;
+  lengthSectors: number;
+  model: string;
+  opened: boolean;
+  openedReadOnly: boolean;
+  partitions: {
+    number: number;
+    kind: 'normal' | 'logical' | 'extended';
+    startSector: number;
+    lengthSectors: number;
+    filesystem: string | null;
+    name: string;
+  }[];
+  messages: NativePartedMessage[];
+}
+
+export interface NativeBlkidReport {
+  ambivalent: boolean;
+  values: Record<string, string>;
+  partitionTable: {
+    type: string;
+    id: string;
+    partitions: { number: number; startSector: number; sizeSectors: number; type: string; name: string }[];
+  } | null;
+}
+
+export interface NativeExt2Report {
+  primaryValid: boolean;
+  primaryErrorCode?: number;
+  primaryError?: string;
+  primaryProblem?:
+    | 'bad-magic'
+    | 'bad-checksum'
+    | 'corrupt'
+    | 'bad-group-descriptors'
+    | 'truncated'
+    | 'unsupported-feature'
+    | 'other';
+  backup: { block: number; blockSize: number } | null;
+  blockSize?: number;
+  blocks?: number;
+  uuid?: string;
+  label?: string;
+  hasJournal?: boolean;
+  metadataChecksums?: boolean;
+}
+
+export interface NativeLoopReport {
+  isLoop: boolean;
+  attached: boolean;
+  fileName?: string;
+  offset?: number;
+  sizeLimit?: number;
+  readOnly?: boolean;
+  autoclear?: boolean;
+  partscan?: boolean;
+}
+
+export interface NativeAddon {
+  setErrorClass(cls: new (message: string, details: never) => Error): void;
+  libraryStatus(): Record<'xenstore' | 'xenstat' | 'parted' | 'ext2fs' | 'blkid', NativeLibraryStatus>;
+  XenStoreHandle: new (
+    onWatch: (path: string, token: string) => void,
+    onWatchError: (error: Error) => void,
+  ) => NativeXenStoreHandle;
+  xenstatSnapshot(withVbds: boolean): Promise<NativeNodeSnapshot>;
+  partedProbe(path: string): Promise<NativePartedReport>;
+  blkidProbe(path: string, offsetBytes: number, sizeBytes: number): Promise<NativeBlkidReport>;
+  ext2Probe(path: string, offsetBytes: number): Promise<NativeExt2Report>;
+  loopProbe(path: string): Promise<NativeLoopReport>;
+  diskThreadReadOnly(): boolean;
+}
