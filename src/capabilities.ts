@@ -20,11 +20,17 @@ export interface Capabilities {
 }
 
 async function readTrimmed(file: string): Promise<string | undefined> {
-  return readFile(file, 'utf8').then((s) => s.trim(), () => undefined);
+  return readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
 }
 
 async function exists(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function capabilities(env: NodeJS.ProcessEnv = process.env): Promise<Capabilities> {
@@ -38,7 +44,9 @@ export async function capabilities(env: NodeJS.ProcessEnv = process.env): Promis
       : {
           available: false,
           ...(hypervisorType ? { type: hypervisorType } : {}),
-          reason: hypervisorType ? `the hypervisor is ${hypervisorType}, not Xen` : 'no hypervisor detected (/sys/hypervisor/type absent)',
+          reason: hypervisorType
+            ? `the hypervisor is ${hypervisorType}, not Xen`
+            : 'no hypervisor detected (/sys/hypervisor/type absent)',
         };
 
   if (!addon.loaded) {
@@ -52,19 +60,30 @@ export async function capabilities(env: NodeJS.ProcessEnv = process.env): Promis
     : { available: false, reason: libs.parted.reason ?? 'libparted not loaded' };
 
   const socket =
-    env.XENSTORED_PATH ?? (env.XENSTORED_RUNDIR ? `${env.XENSTORED_RUNDIR}/socket` : '/var/run/xenstored/socket');
-  const xenstoreEndpoint = (await exists(socket)) ? socket : (await exists('/dev/xen/xenbus')) ? '/dev/xen/xenbus' : undefined;
+    env.XENSTORED_PATH ??
+    (env.XENSTORED_RUNDIR ? `${env.XENSTORED_RUNDIR}/socket` : '/var/run/xenstored/socket');
+  const xenstoreEndpoint = (await exists(socket))
+    ? socket
+    : (await exists('/dev/xen/xenbus'))
+      ? '/dev/xen/xenbus'
+      : undefined;
   const xenstore: Capability = !libs.xenstore.loaded
     ? { available: false, reason: libs.xenstore.reason ?? 'libxenstore not loaded' }
     : xenstoreEndpoint
       ? { available: true }
-      : { available: false, reason: `no xenstored: neither ${socket} nor /dev/xen/xenbus exists (is xenstored running?)` };
+      : {
+          available: false,
+          reason: `no xenstored: neither ${socket} nor /dev/xen/xenbus exists (is xenstored running?)`,
+        };
 
   const xenstat: Capability = !libs.xenstat.loaded
     ? { available: false, reason: libs.xenstat.reason ?? 'libxenstat not loaded' }
     : isDom0 && (await exists('/dev/xen/privcmd'))
       ? { available: true }
-      : { available: false, reason: 'not a Xen dom0 (libxenstat needs /dev/xen/privcmd and the control domain)' };
+      : {
+          available: false,
+          reason: 'not a Xen dom0 (libxenstat needs /dev/xen/privcmd and the control domain)',
+        };
 
   return { addon: { available: true }, diskInspection, xenstore, xenstat, hypervisor };
 }

@@ -1,6 +1,14 @@
 /** Every error the library raises is a VmbootfailError with a stable `code`. */
 
-export type LibraryName = 'xenstore' | 'xenstat' | 'parted' | 'ext2fs' | 'blkid' | 'loop' | 'addon' | 'vmbootfail';
+export type LibraryName =
+  | 'xenstore'
+  | 'xenstat'
+  | 'parted'
+  | 'ext2fs'
+  | 'blkid'
+  | 'loop'
+  | 'addon'
+  | 'vmbootfail';
 
 export interface ErrorDetails {
   /** errno name ("ENOENT", "EACCES", ...) for system errors, otherwise an ERR_* code. */

@@ -92,7 +92,8 @@ export interface DiskInspectorOptions {
 
 const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4']);
 // libparted's own notice when our read-only disk thread makes it fall back.
-const READ_ONLY_NOTICE = /^Unable to open .* read-write \(Permission denied\)\.\s+.* has been opened read-only\.$/s;
+const READ_ONLY_NOTICE =
+  /^Unable to open .* read-write \(Permission denied\)\.\s+.* has been opened read-only\.$/s;
 // Where a partition usually starts, for finding a filesystem whose table was erased.
 const USUAL_PARTITION_STARTS = [2048, 63, 4096];
 
@@ -138,7 +139,8 @@ export class DiskInspector {
           return inspection;
         }
       }
-      if (sizeBytes === 0) throw diskError(ErrorCode.DISK_EMPTY, `${diskPath} is a block device of size 0`, diskPath);
+      if (sizeBytes === 0)
+        throw diskError(ErrorCode.DISK_EMPTY, `${diskPath} is a block device of size 0`, diskPath);
     }
 
     const parted = await this.#probe('ped_disk_probe', realPath, () => addon.partedProbe(realPath));
@@ -152,17 +154,37 @@ export class DiskInspector {
       const filesystem =
         p.kind === 'extended'
           ? { type: null }
-          : await this.#filesystemAt(addon, realPath, p.startSector * sector, p.lengthSectors * sector, p.filesystem);
+          : await this.#filesystemAt(
+              addon,
+              realPath,
+              p.startSector * sector,
+              p.lengthSectors * sector,
+              p.filesystem,
+            );
       inspection.partitions.push({ ...p, filesystem });
     }
 
-    const wholeDisk = await this.#probe('blkid_do_safeprobe', realPath, () => addon.blkidProbe(realPath, 0, 0));
+    const wholeDisk = await this.#probe('blkid_do_safeprobe', realPath, () =>
+      addon.blkidProbe(realPath, 0, 0),
+    );
     if (!parted.label && wholeDisk.partitionTable) {
       // libparted gave up (e.g. GPT primary header zeroed) but libblkid read the table
       // from its backup: report those partitions, so every filesystem is still checked.
       for (const p of wholeDisk.partitionTable.partitions) {
-        const filesystem = await this.#filesystemAt(addon, realPath, p.startSector * sector, p.sizeSectors * sector, null);
-        inspection.partitions.push({ number: p.number, kind: 'normal', startSector: p.startSector, lengthSectors: p.sizeSectors, filesystem });
+        const filesystem = await this.#filesystemAt(
+          addon,
+          realPath,
+          p.startSector * sector,
+          p.sizeSectors * sector,
+          null,
+        );
+        inspection.partitions.push({
+          number: p.number,
+          kind: 'normal',
+          startSector: p.startSector,
+          lengthSectors: p.sizeSectors,
+          filesystem,
+        });
       }
     }
     if (inspection.label === 'none' || inspection.label === 'loop') {
@@ -178,7 +200,9 @@ export class DiskInspector {
     return inspection;
   }
 
-  async #checkTarget(diskPath: string): Promise<{ kind: 'file' | 'block-device'; sizeBytes: number; realPath: string }> {
+  async #checkTarget(
+    diskPath: string,
+  ): Promise<{ kind: 'file' | 'block-device'; sizeBytes: number; realPath: string }> {
     let info: Awaited<ReturnType<typeof stat>>;
     let realPath: string;
     try {
@@ -186,19 +210,35 @@ export class DiskInspector {
       info = await stat(realPath);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw diskError(ErrorCode.DISK_NOT_FOUND, `${diskPath} does not exist`, diskPath, error);
-      throw diskError(ErrorCode.DISK_UNREADABLE, `${diskPath} cannot be examined: ${(error as Error).message}`, diskPath, error);
+      if (code === 'ENOENT')
+        throw diskError(ErrorCode.DISK_NOT_FOUND, `${diskPath} does not exist`, diskPath, error);
+      throw diskError(
+        ErrorCode.DISK_UNREADABLE,
+        `${diskPath} cannot be examined: ${(error as Error).message}`,
+        diskPath,
+        error,
+      );
     }
-    if (info.isDirectory()) throw diskError(ErrorCode.DISK_IS_DIRECTORY, `${diskPath} is a directory, not a disk`, diskPath);
+    if (info.isDirectory())
+      throw diskError(ErrorCode.DISK_IS_DIRECTORY, `${diskPath} is a directory, not a disk`, diskPath);
     if (info.isFile()) {
-      if (info.size === 0) throw diskError(ErrorCode.DISK_EMPTY, `${diskPath} is an empty (0-byte) file`, diskPath);
+      if (info.size === 0)
+        throw diskError(ErrorCode.DISK_EMPTY, `${diskPath} is an empty (0-byte) file`, diskPath);
       return { kind: 'file', sizeBytes: info.size, realPath };
     }
     if (info.isBlockDevice()) {
       return { kind: 'block-device', sizeBytes: await blockDeviceSize(realPath), realPath };
     }
-    const what = info.isCharacterDevice() ? 'a character device' : info.isFIFO() ? 'a FIFO' : 'not a regular file';
-    throw diskError(ErrorCode.DISK_NOT_BLOCK_OR_FILE, `${diskPath} is ${what}, not a disk image or block device`, diskPath);
+    const what = info.isCharacterDevice()
+      ? 'a character device'
+      : info.isFIFO()
+        ? 'a FIFO'
+        : 'not a regular file';
+    throw diskError(
+      ErrorCode.DISK_NOT_BLOCK_OR_FILE,
+      `${diskPath} is ${what}, not a disk image or block device`,
+      diskPath,
+    );
   }
 
   /** Filesystem signature at [offset, offset+size), with an ext2/3/4 superblock check. */
@@ -210,7 +250,9 @@ export class DiskInspector {
     partedType: string | null,
     known?: NativeBlkidReport,
   ): Promise<FilesystemInfo> {
-    const blkid = known ?? (await this.#probe('blkid_do_safeprobe', diskPath, () => addon.blkidProbe(diskPath, offset, size)));
+    const blkid =
+      known ??
+      (await this.#probe('blkid_do_safeprobe', diskPath, () => addon.blkidProbe(diskPath, offset, size)));
     const type = blkid.values.TYPE ?? partedType ?? null;
     const info: FilesystemInfo = { type };
     if (blkid.values.UUID) info.uuid = blkid.values.UUID;
@@ -227,12 +269,16 @@ export class DiskInspector {
   async #judge(addon: NativeAddon, inspection: DiskInspection, wholeDisk: NativeBlkidReport): Promise<void> {
     const { findings, path: diskPath } = inspection;
     const sector = inspection.sectorSize;
-    const gptBehindLibparted =
-      wholeDisk.partitionTable?.type === 'gpt' && inspection.label !== 'gpt';
-    const gptCorruptMessage = inspection.libraryMessages.some((m) => /primary GPT table is corrupt/i.test(m.message));
+    const gptBehindLibparted = wholeDisk.partitionTable?.type === 'gpt' && inspection.label !== 'gpt';
+    const gptCorruptMessage = inspection.libraryMessages.some((m) =>
+      /primary GPT table is corrupt/i.test(m.message),
+    );
     if (wholeDisk.partitionTable?.type === 'gpt' || inspection.label === 'gpt') {
       const damaged = gptBehindLibparted || gptCorruptMessage;
-      inspection.gpt = { primaryHeader: damaged ? 'damaged' : 'valid', backupHeader: damaged ? 'valid' : 'unknown' };
+      inspection.gpt = {
+        primaryHeader: damaged ? 'damaged' : 'valid',
+        backupHeader: damaged ? 'valid' : 'unknown',
+      };
       if (damaged) {
         findings.push({
           code: 'GPT_PRIMARY_DAMAGED',
@@ -252,7 +298,9 @@ export class DiskInspector {
             ? `${diskPath} has no partition table, but an ${orphan.type} filesystem starts at sector ${orphan.sector}: the table was erased`
             : `${diskPath} has neither a partition table nor a filesystem`,
           ...(orphan
-            ? { remedy: `parted -s ${diskPath} mklabel msdos mkpart primary ${orphan.type} ${orphan.sector}s 100%` }
+            ? {
+                remedy: `parted -s ${diskPath} mklabel msdos mkpart primary ${orphan.type} ${orphan.sector}s 100%`,
+              }
             : {}),
         });
       }
@@ -265,7 +313,8 @@ export class DiskInspector {
     if (whole && (whole.type !== null || whole.ext)) areas.push({ fs: whole, offset: 0 });
 
     for (const { fs, partition, offset } of areas) {
-      const where = partition === undefined ? `the filesystem on ${diskPath}` : `partition ${partition} of ${diskPath}`;
+      const where =
+        partition === undefined ? `the filesystem on ${diskPath}` : `partition ${partition} of ${diskPath}`;
       const device = partition === undefined ? diskPath : partitionDevice(inspection, partition, offset);
       const ext = fs.ext;
       const at = partition === undefined ? {} : { partition };
@@ -301,7 +350,10 @@ export class DiskInspector {
     }
   }
 
-  async #findOrphanFilesystem(addon: NativeAddon, inspection: DiskInspection): Promise<{ sector: number; type: string } | undefined> {
+  async #findOrphanFilesystem(
+    addon: NativeAddon,
+    inspection: DiskInspection,
+  ): Promise<{ sector: number; type: string } | undefined> {
     for (const sector of USUAL_PARTITION_STARTS) {
       const offset = sector * inspection.sectorSize;
       if (offset >= inspection.sizeBytes) continue;
@@ -345,7 +397,10 @@ function partitionDevice(inspection: DiskInspection, partition: number, offset: 
   return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;
 }
 
-async function describeLoop(devicePath: string, loop: NativeLoopReport): Promise<NonNullable<DiskInspection['loop']>> {
+async function describeLoop(
+  devicePath: string,
+  loop: NativeLoopReport,
+): Promise<NonNullable<DiskInspection['loop']>> {
   if (!loop.attached) return { attached: false };
   const name = path.basename(devicePath);
   // The ioctl truncates the file name to 64 bytes; sysfs has all of it.

@@ -17,6 +17,10 @@ function findPackageRoot(): string {
   return dir;
 }
 
+const BUILD_HINT =
+  'Build it with `npm run build:native` after `bash scripts/install-deps.sh` ' +
+  '(g++, make, python3, pkg-config, libxen-dev, libparted-dev, libext2fs-dev, libblkid-dev).';
+
 let cached: { addon?: NativeAddon; error?: VmbootfailError } | undefined;
 
 function load(): { addon?: NativeAddon; error?: VmbootfailError } {
@@ -29,9 +33,7 @@ function load(): { addon?: NativeAddon; error?: VmbootfailError } {
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     const error = new VmbootfailError(
-      `the vmbootfail native addon could not be loaded: ${reason.split('\n')[0]}. ` +
-        'Build it with `npm run build:native` (needs g++, make, python3, pkg-config, libxen-dev, ' +
-        'libparted-dev, libext2fs-dev, libblkid-dev).',
+      `the vmbootfail native addon could not be loaded: ${reason.split('\n')[0]}. ${BUILD_HINT}`,
       { code: ErrorCode.ADDON_UNAVAILABLE, lib: 'addon', op: 'load', cause },
     );
     return { error };

@@ -66,9 +66,24 @@ async function blank(file: string, sizeMiB: number): Promise<void> {
   await truncate(file, sizeMiB * MiB);
 }
 
-async function partitioned(file: string, label: 'msdos' | 'gpt', fs: 'ext4' | 'xfs' | 'btrfs', sizeMiB = 64): Promise<void> {
+async function partitioned(
+  file: string,
+  label: 'msdos' | 'gpt',
+  fs: 'ext4' | 'xfs' | 'btrfs',
+  sizeMiB = 64,
+): Promise<void> {
   await blank(file, sizeMiB);
-  await tool('parted', ['-s', file, 'mklabel', label, 'mkpart', label === 'gpt' ? 'root' : 'primary', fs, '1MiB', '100%']);
+  await tool('parted', [
+    '-s',
+    file,
+    'mklabel',
+    label,
+    'mkpart',
+    label === 'gpt' ? 'root' : 'primary',
+    fs,
+    '1MiB',
+    '100%',
+  ]);
   const fsBytes = sizeMiB * MiB - PARTITION_START - (label === 'gpt' ? MiB : 0);
   if (fs === 'ext4') {
     await tool('mkfs.ext4', ['-q', '-F', '-E', `offset=${PARTITION_START}`, file, `${fsBytes / 1024}k`]);
@@ -76,8 +91,18 @@ async function partitioned(file: string, label: 'msdos' | 'gpt', fs: 'ext4' | 'x
     // mkfs.xfs and mkfs.btrfs have no offset option: build beside, then copy in.
     const part = `${file}.part`;
     await blank(part, fsBytes / MiB);
-    await tool(fs === 'xfs' ? 'mkfs.xfs' : 'mkfs.btrfs', fs === 'xfs' ? ['-q', '-f', part] : ['-q', '-f', part]);
-    await tool('dd', [`if=${part}`, `of=${file}`, 'bs=1M', `seek=${PARTITION_START / MiB}`, 'conv=notrunc,sparse', 'status=none']);
+    await tool(
+      fs === 'xfs' ? 'mkfs.xfs' : 'mkfs.btrfs',
+      fs === 'xfs' ? ['-q', '-f', part] : ['-q', '-f', part],
+    );
+    await tool('dd', [
+      `if=${part}`,
+      `of=${file}`,
+      'bs=1M',
+      `seek=${PARTITION_START / MiB}`,
+      'conv=notrunc,sparse',
+      'status=none',
+    ]);
     await tool('rm', ['-f', part]);
   }
 }
@@ -89,67 +114,93 @@ async function wholeDisk(file: string): Promise<void> {
 
 const GPT_HEADER = 512; // LBA 1
 
-export const SAMPLE_DISKS: { name: string; description: string; expectFindings: string[]; build: Builder }[] = [
-  { name: 'msdos-ext4', description: 'healthy: msdos label, ext4 partition', expectFindings: [], build: (f) => partitioned(f, 'msdos', 'ext4') },
-  { name: 'gpt-ext4', description: 'healthy: GPT label, ext4 partition', expectFindings: [], build: (f) => partitioned(f, 'gpt', 'ext4') },
-  { name: 'whole-disk-ext4', description: 'healthy: ext4 on the whole disk', expectFindings: [], build: wholeDisk },
-  {
-    name: 'zeroed-partition-table',
-    description: 'DIDF: first 4 KiB of the disk zeroed (dd if=/dev/zero of=disk bs=4k count=1)',
-    expectFindings: ['NO_PARTITION_TABLE'],
-    build: async (f) => {
-      await partitioned(f, 'msdos', 'ext4');
-      await zeroBytes(f, 0, 4096);
+export const SAMPLE_DISKS: { name: string; description: string; expectFindings: string[]; build: Builder }[] =
+  [
+    {
+      name: 'msdos-ext4',
+      description: 'healthy: msdos label, ext4 partition',
+      expectFindings: [],
+      build: (f) => partitioned(f, 'msdos', 'ext4'),
     },
-  },
-  {
-    name: 'zeroed-superblock',
-    description: 'DIDF: first 4 KiB of partition 1 zeroed (dd if=/dev/zero of=/dev/xvda1 bs=4k count=1)',
-    expectFindings: ['SUPERBLOCK_DAMAGED'],
-    build: async (f) => {
-      await partitioned(f, 'msdos', 'ext4');
-      await zeroBytes(f, PARTITION_START, 4096);
+    {
+      name: 'gpt-ext4',
+      description: 'healthy: GPT label, ext4 partition',
+      expectFindings: [],
+      build: (f) => partitioned(f, 'gpt', 'ext4'),
     },
-  },
-  {
-    name: 'superblock-checksum',
-    description: 'one byte of the ext4 superblock changed without fixing its checksum',
-    expectFindings: ['SUPERBLOCK_CHECKSUM'],
-    build: async (f) => {
-      await partitioned(f, 'msdos', 'ext4');
-      await flipByte(f, PARTITION_START + 1024 + 0x78); // s_volume_name[0]
+    {
+      name: 'whole-disk-ext4',
+      description: 'healthy: ext4 on the whole disk',
+      expectFindings: [],
+      build: wholeDisk,
     },
-  },
-  {
-    name: 'gpt-primary-zeroed',
-    description: 'GPT primary header (LBA 1) zeroed; backup header intact',
-    expectFindings: ['GPT_PRIMARY_DAMAGED'],
-    build: async (f) => {
-      await partitioned(f, 'gpt', 'ext4');
-      await zeroBytes(f, GPT_HEADER, 512);
+    {
+      name: 'zeroed-partition-table',
+      description: 'DIDF: first 4 KiB of the disk zeroed (dd if=/dev/zero of=disk bs=4k count=1)',
+      expectFindings: ['NO_PARTITION_TABLE'],
+      build: async (f) => {
+        await partitioned(f, 'msdos', 'ext4');
+        await zeroBytes(f, 0, 4096);
+      },
     },
-  },
-  {
-    name: 'gpt-primary-bad-crc',
-    description: 'GPT primary header with a wrong CRC; backup header intact',
-    expectFindings: ['GPT_PRIMARY_DAMAGED'],
-    build: async (f) => {
-      await partitioned(f, 'gpt', 'ext4');
-      await flipByte(f, GPT_HEADER + 0x38); // a byte of the disk GUID, covered by the header CRC
+    {
+      name: 'zeroed-superblock',
+      description: 'DIDF: first 4 KiB of partition 1 zeroed (dd if=/dev/zero of=/dev/xvda1 bs=4k count=1)',
+      expectFindings: ['SUPERBLOCK_DAMAGED'],
+      build: async (f) => {
+        await partitioned(f, 'msdos', 'ext4');
+        await zeroBytes(f, PARTITION_START, 4096);
+      },
     },
-  },
-  {
-    name: 'whole-disk-zeroed-4k',
-    description: 'DIDF: whole-disk ext4 with its first 4 KiB zeroed',
-    expectFindings: ['SUPERBLOCK_DAMAGED'],
-    build: async (f) => {
-      await wholeDisk(f);
-      await zeroBytes(f, 0, 4096);
+    {
+      name: 'superblock-checksum',
+      description: 'one byte of the ext4 superblock changed without fixing its checksum',
+      expectFindings: ['SUPERBLOCK_CHECKSUM'],
+      build: async (f) => {
+        await partitioned(f, 'msdos', 'ext4');
+        await flipByte(f, PARTITION_START + 1024 + 0x78); // s_volume_name[0]
+      },
     },
-  },
-  { name: 'msdos-xfs', description: 'healthy: msdos label, XFS partition', expectFindings: [], build: (f) => partitioned(f, 'msdos', 'xfs', 320) },
-  { name: 'msdos-btrfs', description: 'healthy: msdos label, btrfs partition', expectFindings: [], build: (f) => partitioned(f, 'msdos', 'btrfs', 160) },
-];
+    {
+      name: 'gpt-primary-zeroed',
+      description: 'GPT primary header (LBA 1) zeroed; backup header intact',
+      expectFindings: ['GPT_PRIMARY_DAMAGED'],
+      build: async (f) => {
+        await partitioned(f, 'gpt', 'ext4');
+        await zeroBytes(f, GPT_HEADER, 512);
+      },
+    },
+    {
+      name: 'gpt-primary-bad-crc',
+      description: 'GPT primary header with a wrong CRC; backup header intact',
+      expectFindings: ['GPT_PRIMARY_DAMAGED'],
+      build: async (f) => {
+        await partitioned(f, 'gpt', 'ext4');
+        await flipByte(f, GPT_HEADER + 0x38); // a byte of the disk GUID, covered by the header CRC
+      },
+    },
+    {
+      name: 'whole-disk-zeroed-4k',
+      description: 'DIDF: whole-disk ext4 with its first 4 KiB zeroed',
+      expectFindings: ['SUPERBLOCK_DAMAGED'],
+      build: async (f) => {
+        await wholeDisk(f);
+        await zeroBytes(f, 0, 4096);
+      },
+    },
+    {
+      name: 'msdos-xfs',
+      description: 'healthy: msdos label, XFS partition',
+      expectFindings: [],
+      build: (f) => partitioned(f, 'msdos', 'xfs', 320),
+    },
+    {
+      name: 'msdos-btrfs',
+      description: 'healthy: msdos label, btrfs partition',
+      expectFindings: [],
+      build: (f) => partitioned(f, 'msdos', 'btrfs', 160),
+    },
+  ];
 
 /** Builds the named samples (default: all) into `dir`. */
 export async function buildSampleDisks(dir: string, names?: string[]): Promise<SampleDisk[]> {
@@ -159,7 +210,12 @@ export async function buildSampleDisks(dir: string, names?: string[]): Promise<S
   for (const sample of chosen) {
     const file = path.join(dir, `${sample.name}.img`);
     await sample.build(file);
-    built.push({ name: sample.name, path: file, description: sample.description, expectFindings: sample.expectFindings });
+    built.push({
+      name: sample.name,
+      path: file,
+      description: sample.description,
+      expectFindings: sample.expectFindings,
+    });
   }
   return built;
 }

@@ -40,7 +40,8 @@ function checkPath(path: unknown): asserts path is string {
     throw invalidArgument(`xenstore path must be absolute or a special @ path: ${JSON.stringify(path)}`);
   }
   if (path.includes('\0')) throw invalidArgument('xenstore path must not contain NUL');
-  if (Buffer.byteLength(path) > MAX_PATH) throw invalidArgument(`xenstore path longer than ${MAX_PATH} bytes`);
+  if (Buffer.byteLength(path) > MAX_PATH)
+    throw invalidArgument(`xenstore path longer than ${MAX_PATH} bytes`);
 }
 
 function toValueBuffer(value: unknown): Buffer {
@@ -132,7 +133,10 @@ export class XenStore extends EventEmitter<XenStoreEvents> {
    * Runs `body` in a transaction and commits it, retrying the whole body when
    * the daemon reports a conflict (EAGAIN). A throwing body aborts.
    */
-  async transaction<T>(body: (tx: XenStoreTransaction) => Promise<T>, options: { attempts?: number } = {}): Promise<T> {
+  async transaction<T>(
+    body: (tx: XenStoreTransaction) => Promise<T>,
+    options: { attempts?: number } = {},
+  ): Promise<T> {
     const attempts = options.attempts ?? 8;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const tx = await this.#call('xs_transaction_start', () => this.#handle.transactionStart());
@@ -140,7 +144,9 @@ export class XenStore extends EventEmitter<XenStoreEvents> {
       try {
         result = await body(this.#transactionView(tx));
       } catch (error) {
-        await this.#call('xs_transaction_end', () => this.#handle.transactionEnd(tx, true)).catch(() => undefined);
+        await this.#call('xs_transaction_end', () => this.#handle.transactionEnd(tx, true)).catch(
+          () => undefined,
+        );
         throw error;
       }
       const committed = await this.#call('xs_transaction_end', () => this.#handle.transactionEnd(tx, false));
@@ -217,7 +223,11 @@ export class XenStore extends EventEmitter<XenStoreEvents> {
 
   async #call<T>(op: string, call: () => Promise<T>, path?: string): Promise<T> {
     if (this.#closed) {
-      throw new VmbootfailError('the xenstore connection is closed', { code: ErrorCode.CLOSED, lib: 'xenstore', op });
+      throw new VmbootfailError('the xenstore connection is closed', {
+        code: ErrorCode.CLOSED,
+        lib: 'xenstore',
+        op,
+      });
     }
     return withDeadline(call, this.#timeoutMs, { lib: 'xenstore', op, ...(path ? { path } : {}) });
   }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vmbootfail needs to build, run and test.
+#   --runtime   only what a dom0 needs to run it (no -dev, no test tools)
+set -euo pipefail
+runtime=(libxenstore4 libxenmisc4.17 libparted2 libext2fs2 libblkid1 parted e2fsprogs util-linux)
+build=(g++ make python3 pkg-config libxen-dev libparted-dev libext2fs-dev comerr-dev libblkid-dev)
+tests=(xfsprogs btrfs-progs fdisk xenstore-utils xen-utils-4.17 clang-format)
+want=("${runtime[@]}")
+[ "${1:-}" = --runtime ] || want+=("${build[@]}" "${tests[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && { echo "install-deps: all ${#want[@]} packages present"; exit 0; }
+echo "install-deps: installing ${missing[*]}"
+sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+"${sudo[@]}" apt-get update -qq
+# xen-utils' maintainer scripts try to start services; there is no Xen here.
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,286 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DiskInspection, DiskInspector } from '../src/disk/inspector.js';
+import { type SampleDisk, buildSampleDisks } from '../src/samples/sample-disks.js';
+import { sha256File } from './support/checksum.js';
+import { attachLoop, detachLoop, freeLoopDevice } from './support/loop-devices.js';
+
+let dir: string;
+let samples: Map<string, SampleDisk>;
+const checksumsBefore = new Map<string, string>();
+const inspector = new DiskInspector();
+
+function sample(name: string): string {
+  const s = samples.get(name);
+  if (!s) throw new Error(`no sample ${name}`);
+  return s.path;
+}
+
+/** The parts of an inspection that must match exactly. */
+function summary(d: DiskInspection) {
+  return {
+    label: d.label,
+    partitions: d.partitions.map((p) => ({
+      number: p.number,
+      start: p.startSector,
+      fs: p.filesystem.type,
+      ext: p.filesystem.ext?.primary,
+      backup: p.filesystem.ext?.backupSuperblock,
+    })),
+    wholeDisk: d.wholeDisk
+      ? { fs: d.wholeDisk.type, ext: d.wholeDisk.ext?.primary, backup: d.wholeDisk.ext?.backupSuperblock }
+      : undefined,
+    gpt: d.gpt,
+    findings: d.findings.map((f) => f.code),
+  };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-disks-'));
+  samples = new Map((await buildSampleDisks(dir)).map((s) => [s.name, s]));
+  for (const s of samples.values()) checksumsBefore.set(s.path, await sha256File(s.path));
+});
+
+afterAll(async () => {
+  // Inspection must never write: every image is byte-for-byte what was built.
+  for (const [file, before] of checksumsBefore) expect(await sha256File(file), file).toBe(before);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('disk inspection of built images', () => {
+  it('msdos + ext4: one healthy partition, no findings', async () => {
+    const d = await inspector.inspect(sample('msdos-ext4'));
+    expect(summary(d)).toEqual({
+      label: 'msdos',
+      partitions: [{ number: 1, start: 2048, fs: 'ext4', ext: 'valid', backup: undefined }],
+      wholeDisk: undefined,
+      gpt: undefined,
+      findings: [],
+    });
+    expect(d.openedReadOnly).toBe(true);
+    expect(d.libraryMessages).toEqual([]);
+    expect(d.partitions[0]?.lengthSectors).toBe(129024);
+  });
+
+  it('gpt + ext4', async () => {
+    const d = await inspector.inspect(sample('gpt-ext4'));
+    expect(summary(d)).toEqual({
+      label: 'gpt',
+      partitions: [{ number: 1, start: 2048, fs: 'ext4', ext: 'valid', backup: undefined }],
+      wholeDisk: undefined,
+      gpt: { primaryHeader: 'valid', backupHeader: 'unknown' },
+      findings: [],
+    });
+  });
+
+  it('whole-disk ext4 is libparted label "loop" with the filesystem on the whole disk', async () => {
+    const d = await inspector.inspect(sample('whole-disk-ext4'));
+    expect(summary(d)).toEqual({
+      label: 'loop',
+      partitions: [],
+      wholeDisk: { fs: 'ext4', ext: 'valid', backup: undefined },
+      gpt: undefined,
+      findings: [],
+    });
+  });
+
+  it('zeroed MBR: no table, and the orphaned ext4 at sector 2048 is named in the remedy', async () => {
+    const d = await inspector.inspect(sample('zeroed-partition-table'));
+    expect(summary(d)).toEqual({
+      label: 'none',
+      partitions: [],
+      wholeDisk: { fs: null, ext: undefined, backup: undefined },
+      gpt: undefined,
+      findings: ['NO_PARTITION_TABLE'],
+    });
+    expect(d.findings[0]?.message).toContain('an ext4 filesystem starts at sector 2048');
+    expect(d.findings[0]?.remedy).toBe(`parted -s ${d.path} mklabel msdos mkpart primary ext4 2048s 100%`);
+  });
+
+  it('zeroed superblock: backup superblock 8193 (1 KiB blocks) and the exact e2fsck command', async () => {
+    const d = await inspector.inspect(sample('zeroed-superblock'));
+    expect(summary(d)).toEqual({
+      label: 'msdos',
+      partitions: [
+        { number: 1, start: 2048, fs: null, ext: 'bad-magic', backup: { block: 8193, blockSize: 1024 } },
+      ],
+      wholeDisk: undefined,
+      gpt: undefined,
+      findings: ['SUPERBLOCK_DAMAGED'],
+    });
+    expect(d.findings[0]?.partition).toBe(1);
+    expect(d.findings[0]?.remedy).toBe(`e2fsck -b 8193 -B 1024 '${d.path}?offset=1048576'`);
+  });
+
+  it('broken superblock checksum: caught (libparted and libblkid still say ext4)', async () => {
+    const d = await inspector.inspect(sample('superblock-checksum'));
+    expect(summary(d)).toEqual({
+      label: 'msdos',
+      partitions: [
+        { number: 1, start: 2048, fs: 'ext4', ext: 'bad-checksum', backup: { block: 8193, blockSize: 1024 } },
+      ],
+      wholeDisk: undefined,
+      gpt: undefined,
+      findings: ['SUPERBLOCK_CHECKSUM'],
+    });
+    expect(d.findings[0]?.message).toContain('Superblock checksum does not match');
+  });
+
+  it('zeroed GPT primary header: libparted sees no label, the backup header still lists the partition', async () => {
+    const d = await inspector.inspect(sample('gpt-primary-zeroed'));
+    expect(summary(d)).toEqual({
+      label: 'none',
+      partitions: [{ number: 1, start: 2048, fs: 'ext4', ext: 'valid', backup: undefined }],
+      wholeDisk: { fs: null, ext: undefined, backup: undefined },
+      gpt: { primaryHeader: 'damaged', backupHeader: 'valid' },
+      findings: ['GPT_PRIMARY_DAMAGED'],
+    });
+  });
+
+  it('corrupt GPT primary CRC: libparted warns (answered OK, never Fix) and uses the backup', async () => {
+    const d = await inspector.inspect(sample('gpt-primary-bad-crc'));
+    expect(summary(d)).toEqual({
+      label: 'gpt',
+      partitions: [{ number: 1, start: 2048, fs: 'ext4', ext: 'valid', backup: undefined }],
+      wholeDisk: undefined,
+      gpt: { primaryHeader: 'damaged', backupHeader: 'valid' },
+      findings: ['GPT_PRIMARY_DAMAGED'],
+    });
+    expect(d.libraryMessages).toEqual([
+      {
+        type: 'error',
+        message: 'The primary GPT table is corrupt, but the backup appears OK, so that will be used.',
+        answer: 'ok',
+      },
+    ]);
+  });
+
+  it('whole-disk ext4 with its first 4 KiB zeroed: backup superblock found', async () => {
+    const d = await inspector.inspect(sample('whole-disk-zeroed-4k'));
+    expect(summary(d)).toEqual({
+      label: 'none',
+      partitions: [],
+      wholeDisk: { fs: null, ext: 'bad-magic', backup: { block: 8193, blockSize: 1024 } },
+      gpt: undefined,
+      findings: ['SUPERBLOCK_DAMAGED'],
+    });
+    expect(d.findings[0]?.remedy).toBe(`e2fsck -b 8193 -B 1024 ${d.path}`);
+  });
+
+  it.each([
+    ['msdos-xfs', 'xfs'],
+    ['msdos-btrfs', 'btrfs'],
+  ])('%s: filesystem named, no ext check, no findings', async (name, fs) => {
+    const d = await inspector.inspect(sample(name));
+    expect(summary(d)).toEqual({
+      label: 'msdos',
+      partitions: [{ number: 1, start: 2048, fs, ext: undefined, backup: undefined }],
+      wholeDisk: undefined,
+      gpt: undefined,
+      findings: [],
+    });
+  });
+
+  it('every sample says what its description promises', async () => {
+    for (const s of samples.values()) {
+      const d = await inspector.inspect(s.path);
+      expect(
+        d.findings.map((f) => f.code),
+        s.name,
+      ).toEqual(s.expectFindings);
+    }
+  });
+});
+
+describe('bad input gets a precise typed error', () => {
+  it.each([
+    ['missing path', async () => '/nonexistent/disk.img', 'ERR_DISK_NOT_FOUND', 'does not exist'],
+    ['directory', async () => dir, 'ERR_DISK_IS_DIRECTORY', 'is a directory'],
+    [
+      '0-byte file',
+      async () => {
+        const f = path.join(dir, 'empty.img');
+        await writeFile(f, '');
+        return f;
+      },
+      'ERR_DISK_EMPTY',
+      'empty (0-byte)',
+    ],
+    ['/dev/null', async () => '/dev/null', 'ERR_DISK_NOT_BLOCK_OR_FILE', 'is a character device'],
+  ])('%s', async (_name, target, code, words) => {
+    const p = await target();
+    await expect(inspector.inspect(p)).rejects.toMatchObject({ name: 'VmbootfailError', code, path: p });
+    await expect(inspector.inspect(p)).rejects.toThrow(words);
+  });
+
+  it('non-string path', async () => {
+    await expect(inspector.inspect(42 as unknown as string)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+    });
+  });
+
+  it('a file that is not a disk at all (random bytes) is inspected, not a crash', async () => {
+    const f = path.join(dir, 'garbage.img');
+    await writeFile(f, Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => (i * 7919) % 251)));
+    const d = await inspector.inspect(f);
+    expect(d.label).toBe('none');
+    expect(d.findings.map((x) => x.code)).toEqual(['NO_PARTITION_TABLE']);
+  });
+});
+
+describe('loop devices', () => {
+  const free = freeLoopDevice();
+
+  it.skipIf(!free.device)(
+    `an unattached loop device is LOOP_UNATTACHED with the losetup fix ${free.reason ?? ''}`,
+    async () => {
+      const device = free.device as string;
+      const d = await inspector.inspect(device);
+      expect(d.kind).toBe('block-device');
+      expect(d.loop).toEqual({ attached: false });
+      expect(d.findings).toEqual([
+        expect.objectContaining({ code: 'LOOP_UNATTACHED', remedy: `losetup ${device} <image-file>` }),
+      ]);
+    },
+  );
+
+  it.skipIf(!free.device)(
+    'an attached loop device is inspected through the block layer, read-only',
+    async () => {
+      const img = sample('zeroed-superblock');
+      const attached = attachLoop(img);
+      expect(attached.reason).toBeUndefined();
+      const device = attached.device as string;
+      try {
+        const d = await inspector.inspect(device);
+        expect(d.loop).toMatchObject({ attached: true, backingFile: img });
+        expect(d.label).toBe('msdos');
+        expect(d.findings.map((f) => f.code)).toEqual(['SUPERBLOCK_DAMAGED']);
+        expect(d.findings[0]?.remedy).toBe(`e2fsck -b 8193 -B 1024 ${device}p1`);
+        expect(d.openedReadOnly).toBe(true);
+      } finally {
+        detachLoop(device);
+      }
+    },
+  );
+});
+
+describe('an image that is only readable by its owner (0600) is still inspected read-only', () => {
+  it('works as root through CAP_DAC_READ_SEARCH on the disk thread', async () => {
+    const sub = path.join(dir, 'private');
+    await mkdir(sub, { mode: 0o700 });
+    const f = path.join(sub, 'private.img');
+    await buildSampleDisks(sub, ['msdos-ext4']).then(async ([s]) => {
+      const { rename, chmod } = await import('node:fs/promises');
+      await rename(s?.path as string, f);
+      await chmod(f, 0o600);
+    });
+    const before = await sha256File(f);
+    const d = await inspector.inspect(f);
+    expect(d.label).toBe('msdos');
+    expect(d.openedReadOnly).toBe(process.geteuid?.() === 0);
+    expect(await sha256File(f)).toBe(before);
+  });
+});

@@ -1,0 +1,135 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { VmbootfailError } from '../src/errors.js';
+import { nativeAddon } from '../src/native/loader.js';
+import { XenStore } from '../src/xen/xenstore.js';
+
+const addon = nativeAddon();
+
+describe('wrong argument types reach the native layer without crashing it', () => {
+  it.each([
+    ['partedProbe()', () => (addon.partedProbe as unknown as () => unknown)()],
+    ['partedProbe(42)', () => addon.partedProbe(42 as unknown as string)],
+    ['blkidProbe({})', () => addon.blkidProbe({} as unknown as string, 0, 0)],
+    ['ext2Probe(null)', () => addon.ext2Probe(null as unknown as string, 0)],
+    ['loopProbe([])', () => addon.loopProbe([] as unknown as string)],
+    ['new XenStoreHandle()', () => new (addon.XenStoreHandle as unknown as new () => unknown)()],
+    ['new XenStoreHandle(1, 2)', () => new addon.XenStoreHandle(1 as never, 2 as never)],
+    ['setErrorClass("x")', () => addon.setErrorClass('x' as never)],
+  ])('%s throws TypeError', (_name, call) => {
+    expect(call).toThrow(TypeError);
+  });
+
+  it('handle methods with bad arguments throw TypeError', () => {
+    const h = new addon.XenStoreHandle(
+      () => {},
+      () => {},
+    );
+    expect(() => h.read('0' as unknown as number, '/x')).toThrow(TypeError);
+    expect(() => h.read(0, 5 as unknown as string)).toThrow(TypeError);
+    expect(() => h.write(0, '/x', 'not a buffer' as unknown as Buffer)).toThrow(TypeError);
+    expect(() => h.watch(1 as unknown as string, 't')).toThrow(TypeError);
+  });
+});
+
+describe('lifecycle abuse of a xenstore handle', () => {
+  it('calls before open, after close, and double close are typed rejections', async () => {
+    const h = new addon.XenStoreHandle(
+      () => {},
+      () => {},
+    );
+    await expect(h.read(0, '/local')).rejects.toMatchObject({ code: 'ERR_NOT_OPEN', lib: 'xenstore' });
+    await h.close();
+    await h.close();
+    await expect(h.read(0, '/local')).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    await expect(h.open()).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    const rejected = await h.directory(0, '/').catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(VmbootfailError);
+  });
+
+  it('open against a path with no daemon is a typed errno error naming the path', async () => {
+    const old = process.env.XENSTORED_PATH;
+    process.env.XENSTORED_PATH = '/nonexistent/xenstored.socket';
+    try {
+      await expect(XenStore.open({ callTimeoutMs: 2000 })).rejects.toMatchObject({
+        name: 'VmbootfailError',
+        code: 'ENOENT',
+        lib: 'xenstore',
+        op: 'xs_open',
+        path: '/nonexistent/xenstored.socket',
+      });
+    } finally {
+      if (old === undefined) delete process.env.XENSTORED_PATH;
+      else process.env.XENSTORED_PATH = old;
+    }
+  });
+
+  it('many handles created and dropped without close are collected without a crash', async () => {
+    for (let i = 0; i < 200; i++)
+      new addon.XenStoreHandle(
+        () => {},
+        () => {},
+      );
+    (globalThis as { gc?: () => void }).gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  });
+});
+
+describe('environments', () => {
+  it('loads and inspects inside worker threads, and the workers exit cleanly', async () => {
+    const loader = path.resolve('src/native/loader.ts');
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const bindings = require('bindings');
+      const addon = bindings({ bindings: 'vmbootfail', module_root: workerData.root });
+      addon.loopProbe('/dev/null').then((r) => parentPort.postMessage(r), (e) => parentPort.postMessage({ error: e.message }));
+    `;
+    const runs = await Promise.all(
+      [1, 2, 3].map(
+        () =>
+          new Promise<{ message: unknown; exitCode: number }>((resolve, reject) => {
+            const w = new Worker(code, {
+              eval: true,
+              workerData: { root: path.dirname(path.dirname(path.dirname(loader))) },
+            });
+            let message: unknown;
+            w.on('message', (m) => {
+              message = m;
+            });
+            w.on('error', reject);
+            w.on('exit', (exitCode) => resolve({ message, exitCode }));
+          }),
+      ),
+    );
+    for (const r of runs) {
+      expect(r.exitCode).toBe(0);
+      expect(r.message).toEqual({ isLoop: false, attached: false });
+    }
+  });
+
+  it('a worker terminated while its disk thread is busy does not take the process down', async () => {
+    const code = `
+      const { workerData } = require('node:worker_threads');
+      const addon = require('bindings')({ bindings: 'vmbootfail', module_root: workerData.root });
+      for (let i = 0; i < 50; i++) addon.partedProbe('/dev/null').catch(() => {});
+    `;
+    const w = new Worker(code, { eval: true, workerData: { root: path.resolve('.') } });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await w.terminate()).toBe(1);
+  });
+
+  it('a process that only loads the addon exits at once (idle library threads hold nothing open)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const a = require('bindings')({ bindings: 'vmbootfail', module_root: process.cwd() }); a.loopProbe('/dev/null').then(() => console.log('done'))`,
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('done');
+  });
+});
