@@ -1,0 +1,21 @@
+/**
+ * Prints, side by side in one run, in-process native calls against the
+ * command-line tools an operator would otherwise script. Usage: npm run bench [-- --runs N]
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchDisk } from './disk.js';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '50' } } });
+const runs = Number.parseInt(values.runs ?? '50', 10);
+const dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-bench-'));
+try {
+  process.stdout.write(
+    `# vmbootfail benchmark (${os.cpus().length} cores, node ${process.version}, ${runs} runs each)\n`,
+  );
+  process.stdout.write(`${await benchDisk(dir, runs)}\n`);
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
