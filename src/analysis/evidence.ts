@@ -1,0 +1,73 @@
+/** Evidence and causes: what every verdict carries. */
+
+export type EvidenceSource = 'xl' | 'xenstore' | 'counters' | 'domain' | 'console' | 'inspector' | 'config' | 'kernel';
+
+export interface Evidence {
+  source: EvidenceSource;
+  /** ms since `xl create` started; absent for preflight evidence. */
+  at?: number;
+  /** What was seen, in words. */
+  detail: string;
+  /** The raw value: xenstore path=value, console line, counter, finding code. */
+  value?: string;
+}
+
+/** The paper's four faults, plus what real disks and hosts add. */
+export type CauseCode =
+  | 'VMCE' // VM configuration error: no disk line
+  | 'UVDE' // unattached/empty loop device as the virtual disk
+  | 'DIDF' // disk information damaged: partition table / superblock
+  | 'UVKE' // unsuitable VM kernel: missing block frontend / root fs driver, or not a PV kernel
+  | 'UNKNOWN_KERNEL' // boot failed for a reason no rule names; console attached
+  | 'MISSING_IMAGE' // the disk's backing file or device does not exist
+  | 'GPT_DAMAGED'
+  | 'SUPERBLOCK_CHECKSUM'
+  | 'HOTPLUG_ERROR';
+
+/** Which of the paper's fault types a cause belongs to. */
+export const PAPER_FAULT: Record<CauseCode, 'VMCE' | 'UVDE' | 'DIDF' | 'UVKE' | 'UNKNOWN'> = {
+  VMCE: 'VMCE',
+  UVDE: 'UVDE',
+  DIDF: 'DIDF',
+  UVKE: 'UVKE',
+  UNKNOWN_KERNEL: 'UNKNOWN',
+  MISSING_IMAGE: 'VMCE',
+  GPT_DAMAGED: 'DIDF',
+  SUPERBLOCK_CHECKSUM: 'DIDF',
+  HOTPLUG_ERROR: 'UVDE',
+};
+
+export interface Cause {
+  code: CauseCode;
+  paperFault: (typeof PAPER_FAULT)[CauseCode];
+  title: string;
+  /** 0..1: how sure. Preflight alone < boot evidence alone < both. */
+  confidence: number;
+  /** The disk it is about (vdev, e.g. xvda), when it is about one. */
+  disk?: string;
+  evidence: Evidence[];
+  /** A concrete fix: a command, a config line, a kernel option. */
+  remedy?: string;
+}
+
+export function confidenceLabel(c: number): 'high' | 'medium' | 'low' {
+  return c >= 0.8 ? 'high' : c >= 0.5 ? 'medium' : 'low';
+}
+
+/** Merges causes with the same code and disk; evidence from independent sources raises confidence. */
+export function mergeCauses(causes: Cause[]): Cause[] {
+  const byKey = new Map<string, Cause>();
+  for (const c of causes) {
+    const key = `${c.code}\0${c.disk ?? ''}`;
+    const prev = byKey.get(key);
+    if (!prev) {
+      byKey.set(key, { ...c, evidence: [...c.evidence] });
+      continue;
+    }
+    prev.evidence.push(...c.evidence);
+    // Independent confirmations: 1 - (1-a)(1-b).
+    prev.confidence = Math.min(0.99, 1 - (1 - prev.confidence) * (1 - c.confidence));
+    prev.remedy ??= c.remedy;
+  }
+  return [...byKey.values()].sort((a, b) => b.confidence - a.confidence);
+}

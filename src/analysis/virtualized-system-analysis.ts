@@ -1,0 +1,96 @@
+/** Virtualized System Analysis (paper module 8): what xenstore and the hypervisor show. */
+import type { VmSpec } from '../engine/vm-spec.js';
+import type { VcrState } from '../monitor/vcr-monitor.js';
+import { XenbusState } from '../monitor/vcr-monitor.js';
+import { type Cause, PAPER_FAULT } from './evidence.js';
+
+export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[] {
+  const causes: Cause[] = [];
+  const domid = state.domid;
+  if (state.createFailed !== undefined) {
+    const notPv = /no loader found|xc_dom_parse_image|elf_xen_note_check|Invalid kernel/i.test(state.createFailed);
+    if (notPv) {
+      causes.push({
+        code: 'UVKE',
+        paperFault: PAPER_FAULT.UVKE,
+        title: 'the kernel is not a Xen PV kernel (xl create cannot load it)',
+        confidence: 0.9,
+        evidence: [{ source: 'xl', detail: 'xl create failed', value: state.createFailed }],
+        remedy: `use a kernel built with CONFIG_XEN_PV=y in: kernel = "${spec.kernel ?? ''}"`,
+      });
+    }
+    return causes;
+  }
+  if (domid === undefined) return causes;
+
+  if (!state.sawVbdDirectory && state.vbds.size === 0) {
+    const commented = spec.commentedOutDisk;
+    causes.push({
+      code: 'VMCE',
+      paperFault: PAPER_FAULT.VMCE,
+      title: 'the VM has no virtual disk: the disk line is missing from its configuration',
+      confidence: spec.disks.length === 0 ? 0.85 : 0.5,
+      evidence: [
+        {
+          source: 'xenstore',
+          detail: 'no virtual block device registered for the domain (number of VBDs = 0)',
+          value: `/local/domain/${domid}/device/vbd: absent`,
+        },
+        ...(commented
+          ? [{ source: 'config' as const, detail: `the disk line is commented out at line ${commented.line}`, value: commented.text }]
+          : []),
+      ],
+      remedy: commented
+        ? `uncomment line ${commented.line} of ${spec.configPath}: ${commented.text.replace(/^\s*#\s*/, '')}`
+        : `add the root disk to ${spec.configPath}, e.g. disk = [ 'format=raw, vdev=xvda, access=rw, target=/path/to/image' ]`,
+    });
+  }
+
+  for (const v of state.vbds.values()) {
+    const backend = `/local/domain/0/backend/vbd/${domid}/${v.device}`;
+    const vdev = spec.disks.find((d) => d.device === v.device)?.vdev ?? String(v.device);
+    if (v.hotplugStatus === 'error' || v.hotplugError) {
+      causes.push({
+        code: 'HOTPLUG_ERROR',
+        paperFault: PAPER_FAULT.HOTPLUG_ERROR,
+        title: `${vdev}: the dom0 hotplug script could not attach the backing storage`,
+        confidence: 0.9,
+        disk: vdev,
+        evidence: [{ source: 'xenstore', detail: 'hotplug-error', value: `${backend}/hotplug-error=${v.hotplugError ?? ''}` }],
+        remedy: `fix the target of ${vdev} (${v.params ?? '?'}): ${v.hotplugError ?? 'see the hotplug log in /var/log/xen'}`,
+      });
+    }
+    if (v.sectors === 0) {
+      const loop = v.params?.match(/^\/dev\/loop\d+$/) ? v.params : undefined;
+      causes.push({
+        code: 'UVDE',
+        paperFault: PAPER_FAULT.UVDE,
+        title: `${vdev}: the backing device ${v.params ?? ''} has 0 sectors${loop ? ' (a loop device with nothing attached)' : ''}`,
+        confidence: 0.8,
+        disk: vdev,
+        evidence: [
+          { source: 'xenstore', detail: 'the backend reports an empty disk', value: `${backend}/sectors=0` },
+          ...(v.connectedAt !== undefined ? [{ source: 'xenstore' as const, at: v.connectedAt, detail: 'VBD connected (4/4) anyway' }] : []),
+          {
+            source: 'counters',
+            detail: 'read/write requests',
+            value: `rd_req=${v.counters.rd_req ?? 0} wr_req=${v.counters.wr_req ?? 0}`,
+          },
+        ],
+        ...(loop ? { remedy: `losetup ${loop} <image-file>` } : {}),
+      });
+    }
+    if (v.frontendState === XenbusState.Initialising && v.backendState === XenbusState.InitWait) {
+      causes.push({
+        code: 'UVKE',
+        paperFault: PAPER_FAULT.UVKE,
+        title: `${vdev}: the guest kernel never started its block frontend (no xen-blkfront driver)`,
+        confidence: state.domainFlags.includes('crashed') ? 0.75 : 0.5,
+        disk: vdev,
+        evidence: [{ source: 'xenstore', detail: 'frontend state 1 (Initialising), backend state 2 (InitWait)' }],
+        remedy: 'build CONFIG_XEN_BLKDEV_FRONTEND=y into the kernel, or give the VM a ramdisk that holds xen-blkfront',
+      });
+    }
+  }
+  return causes;
+}

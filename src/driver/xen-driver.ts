@@ -1,0 +1,273 @@
+/**
+ * The live driver on a Xen dom0: `xl create`/`xl destroy` without a shell,
+ * xenstore watches on the domain's VBD and console nodes, libxenstat polling
+ * for counters and domain state, and the console from its first byte
+ * (xenconsoled's guest log when it keeps one, else the pty named in xenstore).
+ */
+import { execFile } from 'node:child_process';
+import { open, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { DiskInspector, type DiskInspection } from '../disk/inspector.js';
+import { ErrorCode, VmbootfailError } from '../errors.js';
+import { XenStat } from '../xen/xenstat.js';
+import { XenStore } from '../xen/xenstore.js';
+import type { BootDriver, CreatedDomain, TryObservation } from './driver.js';
+import { SignalQueue } from './signal-queue.js';
+import { type DomainFlag, type Signal, VBD_COUNTERS, type VbdCounter } from './signals.js';
+
+const run = promisify(execFile);
+
+export interface XenDriverOptions {
+  /** The xl binary. Default "xl" from PATH. */
+  xl?: string;
+  /** How often libxenstat is sampled. Default 200 ms. */
+  pollMs?: number;
+  /** xenconsoled's guest log directory (xenconsoled --log=guest). */
+  consoleLogDir?: string;
+  /** Deadline for `xl create`. Default 120000 ms. */
+  createTimeoutMs?: number;
+}
+
+const COUNTER_FIELDS: Record<VbdCounter, 'ooRequests' | 'readRequests' | 'writeRequests' | 'readSectors' | 'writeSectors'> = {
+  oo_req: 'ooRequests',
+  rd_req: 'readRequests',
+  wr_req: 'writeRequests',
+  rd_sect: 'readSectors',
+  wr_sect: 'writeSectors',
+};
+const FLAG_NAMES: DomainFlag[] = ['running', 'blocked', 'paused', 'shutdown', 'crashed', 'dying'];
+
+export class XenDriver implements BootDriver {
+  readonly kind = 'xen' as const;
+  readonly #store: XenStore;
+  readonly #stat = new XenStat();
+  readonly #inspector = new DiskInspector();
+  readonly #options: Required<XenDriverOptions>;
+  readonly #ours = new Map<number, string>();
+
+  private constructor(store: XenStore, options: XenDriverOptions) {
+    this.#store = store;
+    this.#options = {
+      xl: options.xl ?? 'xl',
+      pollMs: options.pollMs ?? 200,
+      consoleLogDir: options.consoleLogDir ?? '/var/log/xen/console',
+      createTimeoutMs: options.createTimeoutMs ?? 120_000,
+    };
+  }
+
+  /** Connects to xenstored; fails with a typed error on a host that is not a dom0. */
+  static async open(options: XenDriverOptions = {}): Promise<XenDriver> {
+    const store = await XenStore.open();
+    store.on('error', () => undefined); // reported per try as a fault signal
+    return new XenDriver(store, options);
+  }
+
+  async findDomainByName(name: string): Promise<number | undefined> {
+    const ids = (await this.#store.directory('/local/domain')) ?? [];
+    for (const id of ids) {
+      if ((await this.#store.read(`/local/domain/${id}/name`)) === name) return Number(id);
+    }
+    return undefined;
+  }
+
+  startTry(configPath: string, name: string, _tryIndex: number): TryObservation {
+    const queue = new SignalQueue();
+    const t0 = performance.now();
+    const now = () => Math.round(performance.now() - t0);
+    const cleanups: (() => Promise<void> | void)[] = [];
+    let domid: number | undefined;
+    let createdSent = false;
+    const early: Signal[] = []; // xenstore changes seen before `xl create` returned
+    const emit = (s: Signal) => {
+      if (createdSent || s.source === 'xl' || s.source === 'fault' || s.source === 'tick') queue.push(s);
+      else early.push(s);
+    };
+    let stopped = false;
+
+    const onFault = (error: Error) => emit({ at: now(), source: 'fault', what: 'xenstored', message: error.message });
+    this.#store.on('error', onFault);
+    cleanups.push(() => void this.#store.off('error', onFault));
+
+    const onWatch = (path: string) => {
+      if (domid === undefined) {
+        if (path === '@introduceDomain') {
+          void this.#lookForDomain(name).then(async (id) => {
+            if (id !== undefined) await attach(id);
+          });
+        }
+        return;
+      }
+      if (path === '@releaseDomain') return;
+      void this.#store.read(path).then(
+        (value) => emit({ at: now(), source: 'xs', path, value }),
+        () => undefined,
+      );
+    };
+    this.#store.on('watch', onWatch);
+    cleanups.push(() => void this.#store.off('watch', onWatch));
+
+    const watched: string[] = [];
+    const watch = async (path: string) => {
+      await this.#store.watch(path, `vmbootfail:${name}`);
+      watched.push(path);
+    };
+
+    const attach = async (id: number) => {
+      if (domid !== undefined || stopped) return;
+      domid = id;
+      this.#ours.set(id, name);
+      await watch(`/local/domain/${id}/device`);
+      await watch(`/local/domain/0/backend/vbd/${id}`);
+      await watch(`/local/domain/${id}/console/tty`);
+      await watch('@releaseDomain');
+      cleanups.push(this.#followConsole(id, name, now, emit));
+      cleanups.push(this.#pollStats(id, now, emit));
+    };
+
+    const ticker = setInterval(() => emit({ at: now(), source: 'tick' }), 250);
+    cleanups.push(() => clearInterval(ticker));
+
+    void (async () => {
+      try {
+        await watch('@introduceDomain');
+        const result = await run(this.#options.xl, ['create', configPath], { timeout: this.#options.createTimeoutMs }).then(
+          () => undefined,
+          (error: NodeJS.ErrnoException & { stderr?: string }) => (error.stderr || error.message).trim(),
+        );
+        if (result !== undefined) {
+          emit({ at: now(), source: 'xl', event: 'create-failed', message: result });
+          return;
+        }
+        const id = domid ?? (await this.#lookForDomain(name));
+        if (id === undefined) {
+          emit({ at: now(), source: 'xl', event: 'create-failed', message: `xl create succeeded but no domain named ${name} exists` });
+          return;
+        }
+        await attach(id);
+        emit({ at: now(), source: 'xl', event: 'created', domid: id });
+        createdSent = true;
+        for (const s of early.splice(0)) queue.push(s);
+      } catch (error) {
+        emit({ at: now(), source: 'fault', what: 'driver', message: (error as Error).message });
+      }
+    })();
+
+    return {
+      signals: queue,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        for (const path of watched) await this.#store.unwatch(path, `vmbootfail:${name}`).catch(() => undefined);
+        for (const c of cleanups.reverse()) await c();
+        queue.end();
+      },
+    };
+  }
+
+  async #lookForDomain(name: string): Promise<number | undefined> {
+    return this.findDomainByName(name).catch(() => undefined);
+  }
+
+  /** Samples libxenstat; emits VBD counters and domain flags when they change, and 'gone'. */
+  #pollStats(domid: number, now: () => number, emit: (s: Signal) => void): () => void {
+    const last = new Map<string, number | string>();
+    let busy = false;
+    const timer = setInterval(async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const d = await this.#stat.domain(domid);
+        if (!d) {
+          emit({ at: now(), source: 'dom', flags: 'gone' });
+          clearInterval(timer);
+          return;
+        }
+        const flags = FLAG_NAMES.filter((f) => d.state[f]);
+        if (last.get('flags') !== flags.join(',')) {
+          last.set('flags', flags.join(','));
+          emit({ at: now(), source: 'dom', flags });
+        }
+        for (const v of d.vbds) {
+          if (!v.counters) continue;
+          for (const counter of VBD_COUNTERS) {
+            const value = v.counters[COUNTER_FIELDS[counter]];
+            const key = `${v.device}/${counter}`;
+            if (last.get(key) !== value) {
+              last.set(key, value);
+              emit({ at: now(), source: 'vbd', device: v.device, counter, value });
+            }
+          }
+        }
+      } catch {
+        // A failed sample is retried at the next tick; xenstored death arrives as a fault.
+      } finally {
+        busy = false;
+      }
+    }, this.#options.pollMs);
+    return () => clearInterval(timer);
+  }
+
+  /**
+   * Follows the console from its first byte. xenconsoled's guest log has it
+   * all; a pty opened late loses what came before (QubesOS#6973).
+   */
+  #followConsole(domid: number, name: string, now: () => number, emit: (s: Signal) => void): () => Promise<void> {
+    let stopped = false;
+    const log = `${this.#options.consoleLogDir}/guest-${name}.log`;
+    const done = (async () => {
+      const logStart = await stat(log).then((s) => s.size, () => undefined);
+      const path = logStart !== undefined ? log : await this.#store.read(`/local/domain/${domid}/console/tty`);
+      if (!path) return;
+      const handle = await open(path, 'r').catch(() => undefined);
+      if (!handle) return;
+      let position = logStart ?? null;
+      const buffer = Buffer.alloc(64 * 1024);
+      try {
+        while (!stopped) {
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+          if (bytesRead > 0) {
+            if (position !== null) position += bytesRead;
+            emit({ at: now(), source: 'con', text: buffer.subarray(0, bytesRead).toString('latin1') });
+          } else {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      } finally {
+        await handle.close();
+      }
+    })().catch(() => undefined);
+    return async () => {
+      stopped = true;
+      await done;
+    };
+  }
+
+  async destroy(domain: CreatedDomain): Promise<void> {
+    // Only ever a domain this driver created, and only while it still has that name.
+    if (this.#ours.get(domain.domid) !== domain.name) {
+      throw new VmbootfailError(`refusing to destroy domain ${domain.domid}: not created by this test`, { code: 'ERR_NOT_OUR_DOMAIN' });
+    }
+    const current = await this.#store.read(`/local/domain/${domain.domid}/name`);
+    if (current === null) return; // already gone
+    if (current !== domain.name) {
+      throw new VmbootfailError(`refusing to destroy domain ${domain.domid}: it is now named ${current}, not ${domain.name}`, {
+        code: 'ERR_NOT_OUR_DOMAIN',
+      });
+    }
+    await run(this.#options.xl, ['destroy', String(domain.domid)], { timeout: 60_000 }).catch((error: Error & { stderr?: string }) => {
+      throw new VmbootfailError(`xl destroy ${domain.domid} failed: ${(error.stderr || error.message).trim()}`, {
+        code: ErrorCode.LIB_UNAVAILABLE,
+        op: 'xl destroy',
+      });
+    });
+    this.#ours.delete(domain.domid);
+  }
+
+  inspectDisk(path: string): Promise<DiskInspection> {
+    return this.#inspector.inspect(path);
+  }
+
+  async close(): Promise<void> {
+    await this.#store.close();
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * One boot test as an explicit state machine (paper Fig. 3, with evidence
+ * instead of hangs deciding each try):
+ *
+ *   pre-check ──> create ──> watch-boot ──> verdict ──┬──> retry ──> create
+ *       │                                             ├──> analysis ──> cleanup ──> done
+ *       └──────────────────(refused)──────────────────┴──────────────────┘
+ */
+import { EventEmitter } from 'node:events';
+import { type Cause, type Evidence, mergeCauses } from '../analysis/evidence.js';
+import { analyseConsole, unknownKernelProblem } from '../analysis/syslog-analysis.js';
+import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
+import { analyseVirtualizedSystem } from '../analysis/virtualized-system-analysis.js';
+import type { BootDriver, CreatedDomain } from '../driver/driver.js';
+import { ErrorCode, VmbootfailError } from '../errors.js';
+import { type PreflightResult, preflight } from '../monitor/pre-checking.js';
+import type { KernelCheck } from '../monitor/pre-checking.js';
+import { VcrMonitor, type VcrState } from '../monitor/vcr-monitor.js';
+import { type BootDecision, VmBootFailDetector } from '../monitor/vm-boot-fail-detector.js';
+import { type ConsoleMatch, type ConsoleMatcherLike, VmConsoleMonitor } from '../monitor/vm-console-monitor.js';
+import { inspectVmDisks } from '../monitor/virtual-disk-information-inspector.js';
+import { VmCreationMonitor } from '../monitor/vm-creation-monitor.js';
+import { type VmSpec, expectsRootDisk } from './vm-spec.js';
+
+export type Phase = 'pre-check' | 'create' | 'watch-boot' | 'verdict' | 'retry' | 'analysis' | 'cleanup' | 'done';
+
+const TRANSITIONS: Record<Phase, Phase[]> = {
+  'pre-check': ['create', 'cleanup'],
+  create: ['watch-boot'],
+  'watch-boot': ['verdict'],
+  verdict: ['retry', 'analysis'],
+  retry: ['create'],
+  analysis: ['cleanup'],
+  cleanup: ['done'],
+  done: [],
+};
+
+export type BootVerdict = 'OK' | 'TRANSIENT' | 'PERMANENT' | 'ERROR' | 'ABORTED' | 'REFUSED';
+
+export type TryOutcome = 'booted' | 'failed' | 'time-limit' | 'vanished' | 'observer-lost' | 'aborted';
+
+export interface TryReport {
+  index: number;
+  domid?: number;
+  outcome: TryOutcome;
+  reason?: string;
+  /** All in ms since `xl create` started. */
+  times: {
+    /** Th: `xl create` returned (virtual hardware created). */
+    hardwareCreationMs?: number;
+    /** First failure evidence seen. */
+    firstEvidenceMs?: number;
+    /** When the verdict was reached: Tf for a failure, the boot time for a success. */
+    verdictMs: number;
+    /** Td as the issue defines it: first evidence to verdict. */
+    evidenceToVerdictMs?: number;
+    /** The paper's Td: hardware created to verdict (Tf = Th + Td). */
+    creationToVerdictMs?: number;
+  };
+  evidence: Evidence[];
+  destroyed: boolean;
+}
+
+export interface BootTestOptions {
+  /** Tries after the first (paper default 3). */
+  retries?: number;
+  /** Per try. Real TCG boots take ~60 s, hardware 8–16 s. Default 120000. */
+  timeLimitMs?: number;
+  /** Keep the VM after a failed final try, for a human to look at. */
+  keepOnFailure?: boolean;
+  signal?: AbortSignal;
+  /** Makes a fresh console matcher per try. */
+  consoleMatcher: () => ConsoleMatcherLike;
+  checkKernel?: (spec: VmSpec, rootFsType: string | null) => Promise<KernelCheck | undefined>;
+  /** Detector tunables, mostly for tests. */
+  quietReadsMs?: number;
+}
+
+export interface BootTestReport {
+  schemaVersion: 1;
+  vm: { name: string; configPath: string };
+  verdict: BootVerdict;
+  reason?: string;
+  tries: TryReport[];
+  /** Most likely first. */
+  causes: Cause[];
+  preflight: PreflightResult;
+  /** The console of the last try that failed (or the only one), sanitised. */
+  consoleTail: string;
+  retries: number;
+  timeLimitMs: number;
+  keptDomain?: CreatedDomain;
+  totalMs: number;
+}
+
+export interface BootTestEvents {
+  phase: [phase: Phase, tryIndex: number];
+  /** Once per observed signal: for a "Testing Time" display. */
+  progress: [progress: { tryIndex: number; elapsedMs: number; timeLimitMs: number }];
+  try: [report: TryReport];
+}
+
+interface TryState {
+  report: TryReport;
+  vcr: VcrState;
+  console: ConsoleMatch[];
+  consoleTail: string;
+  created?: CreatedDomain;
+}
+
+export class BootTest extends EventEmitter<BootTestEvents> {
+  #phase: Phase = 'pre-check';
+  readonly #retries: number;
+  readonly #timeLimitMs: number;
+
+  constructor(
+    private readonly spec: VmSpec,
+    private readonly driver: BootDriver,
+    private readonly options: BootTestOptions,
+  ) {
+    super();
+    this.#retries = options.retries ?? 3;
+    this.#timeLimitMs = options.timeLimitMs ?? 120_000;
+    if (!Number.isInteger(this.#retries) || this.#retries < 0) throw new VmbootfailError('retries must be a whole number >= 0', { code: ErrorCode.INVALID_ARGUMENT });
+    if (!(this.#timeLimitMs > 0)) throw new VmbootfailError('timeLimitMs must be > 0', { code: ErrorCode.INVALID_ARGUMENT });
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  #enter(next: Phase, tryIndex = 0): void {
+    if (!TRANSITIONS[this.#phase].includes(next)) {
+      throw new Error(`boot test: illegal transition ${this.#phase} -> ${next}`);
+    }
+    this.#phase = next;
+    this.emit('phase', next, tryIndex);
+  }
+
+  async run(): Promise<BootTestReport> {
+    const started = performance.now();
+    const { spec, driver } = this;
+    this.emit('phase', 'pre-check', 0);
+    const pre = await preflight(spec, {
+      inspectDisk: (p) => driver.inspectDisk(p),
+      ...(this.options.checkKernel ? { checkKernel: this.options.checkKernel } : {}),
+    });
+    const base = { schemaVersion: 1 as const, vm: { name: spec.name, configPath: spec.configPath }, preflight: pre, retries: this.#retries, timeLimitMs: this.#timeLimitMs };
+
+    const existing = await driver.findDomainByName(spec.name);
+    if (existing !== undefined) {
+      this.#enter('cleanup');
+      this.#enter('done');
+      return {
+        ...base,
+        verdict: 'REFUSED',
+        reason: `a domain named ${spec.name} already exists (domid ${existing}); it was not touched`,
+        tries: [],
+        causes: pre.causes,
+        consoleTail: '',
+        totalMs: performance.now() - started,
+      };
+    }
+
+    const damagedDevices = new Set(
+      pre.disks
+        .filter((d) => d.inspection?.findings.some((f) => f.code !== 'GPT_PRIMARY_DAMAGED') && d.disk.device !== undefined)
+        .map((d) => d.disk.device as number),
+    );
+    const tries: TryState[] = [];
+    let verdict: BootVerdict | undefined;
+    let reason: string | undefined;
+    for (let index = 0; verdict === undefined; index++) {
+      if (index > 0) this.#enter('retry', index);
+      this.#enter('create', index);
+      const t = await this.#runTry(index, damagedDevices);
+      tries.push(t);
+      this.emit('try', t.report);
+      this.#enter('verdict', index);
+      const outcome = t.report.outcome;
+      if (outcome === 'booted') verdict = index === 0 ? 'OK' : 'TRANSIENT';
+      else if (outcome === 'vanished') {
+        verdict = 'ABORTED';
+        reason = 'the test VM was destroyed by someone else during the test';
+      } else if (outcome === 'observer-lost') {
+        verdict = 'ERROR';
+        reason = t.report.reason;
+      } else if (outcome === 'aborted') {
+        verdict = 'ABORTED';
+        reason = 'the test was cancelled';
+      } else if (index >= this.#retries) verdict = 'PERMANENT';
+      if (verdict === undefined && t.created) {
+        // Between tries the test VM is always destroyed (paper Fig. 3).
+        t.report.destroyed = await this.#destroy(t.created);
+      }
+    }
+
+    this.#enter('analysis');
+    const lastFailed = [...tries].reverse().find((t) => t.report.outcome !== 'booted') ?? tries[tries.length - 1];
+    const causes = await this.#analyse(pre, lastFailed, verdict);
+
+    this.#enter('cleanup');
+    const last = tries[tries.length - 1];
+    let keptDomain: CreatedDomain | undefined;
+    if (last?.created && !last.report.destroyed && last.report.outcome !== 'vanished') {
+      const failed = verdict !== 'OK' && verdict !== 'TRANSIENT';
+      if (failed && this.options.keepOnFailure) keptDomain = last.created;
+      else last.report.destroyed = await this.#destroy(last.created);
+    }
+    this.#enter('done');
+    return {
+      ...base,
+      verdict,
+      ...(reason ? { reason } : {}),
+      tries: tries.map((t) => t.report),
+      causes,
+      consoleTail: lastFailed?.consoleTail ?? '',
+      ...(keptDomain ? { keptDomain } : {}),
+      totalMs: performance.now() - started,
+    };
+  }
+
+  async #runTry(index: number, damagedDevices: Set<number>): Promise<TryState> {
+    const vcr = new VcrMonitor();
+    const consoleMonitor = new VmConsoleMonitor(this.options.consoleMatcher());
+    const detector = new VmBootFailDetector(
+      {
+        expectsRootDisk: expectsRootDisk(this.spec),
+        configuredDisks: this.spec.disks.length,
+        damagedDevices,
+        ...(this.options.quietReadsMs !== undefined ? { quietReadsMs: this.options.quietReadsMs } : {}),
+      },
+      vcr,
+      consoleMonitor,
+    );
+    const creation = new VmCreationMonitor(this.spec.name);
+    const observation = this.driver.startTry(this.spec.configPath, this.spec.name, index);
+    const abort = this.options.signal;
+    const onAbort = () => void observation.stop();
+    abort?.addEventListener('abort', onAbort, { once: true });
+    let decision: BootDecision | { outcome: 'time-limit' | 'aborted'; at: number; evidence: Evidence[] } | undefined;
+    let lastAt = 0;
+    try {
+      if (!abort?.aborted) {
+        for await (const signal of observation.signals) {
+          lastAt = signal.at;
+          creation.apply(signal);
+          if (creation.created && this.#phase === 'create') this.#enter('watch-boot', index);
+          decision = detector.observe(signal);
+          this.emit('progress', { tryIndex: index, elapsedMs: signal.at, timeLimitMs: this.#timeLimitMs });
+          if (!decision && signal.at >= this.#timeLimitMs) {
+            decision = { outcome: 'time-limit', at: signal.at, evidence: detector.evidence };
+          }
+          if (decision) break;
+        }
+      }
+    } finally {
+      abort?.removeEventListener('abort', onAbort);
+      await observation.stop();
+    }
+    if (this.#phase === 'create') this.#enter('watch-boot', index);
+    decision ??= abort?.aborted
+      ? { outcome: 'aborted', at: lastAt, evidence: detector.evidence }
+      : { outcome: 'observer-lost', at: lastAt, reason: 'the observation ended before a verdict', evidence: detector.evidence };
+    const th = creation.hardwareCreationMs;
+    const firstEvidence = detector.firstEvidenceAt;
+    const report: TryReport = {
+      index,
+      ...(creation.domid !== undefined ? { domid: creation.domid } : {}),
+      outcome: decision.outcome === 'failed' ? 'failed' : decision.outcome,
+      ...('reason' in decision ? { reason: decision.reason } : {}),
+      times: {
+        ...(th !== undefined ? { hardwareCreationMs: th } : {}),
+        ...(firstEvidence !== undefined && decision.outcome !== 'booted' ? { firstEvidenceMs: firstEvidence } : {}),
+        verdictMs: decision.at,
+        ...(firstEvidence !== undefined && decision.outcome !== 'booted' ? { evidenceToVerdictMs: decision.at - firstEvidence } : {}),
+        ...(th !== undefined ? { creationToVerdictMs: decision.at - th } : {}),
+      },
+      evidence: decision.outcome === 'booted' ? decision.evidence : [...detector.evidence],
+      destroyed: false,
+    };
+    return {
+      report,
+      vcr: vcr.state,
+      console: consoleMonitor.matches,
+      consoleTail: consoleMonitor.log(),
+      ...(creation.domid !== undefined ? { created: { domid: creation.domid, name: this.spec.name } } : {}),
+    };
+  }
+
+  async #analyse(pre: PreflightResult, failedTry: TryState | undefined, verdict: BootVerdict): Promise<Cause[]> {
+    // Every disk again, after the boot: also those xenstore shows that the config does not name.
+    const disks = await inspectVmDisks(this.spec.disks, (p) => this.driver.inspectDisk(p));
+    const causes: Cause[] = [...analyseVirtualDisks(disks), ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector'))];
+    if (failedTry && failedTry.report.outcome !== 'booted') {
+      causes.push(...analyseVirtualizedSystem(failedTry.vcr, this.spec));
+      causes.push(...analyseConsole(failedTry.console));
+    }
+    let merged = mergeCauses(causes);
+    const failed = verdict === 'PERMANENT' || verdict === 'TRANSIENT';
+    if (failed && !merged.some((c) => c.confidence >= 0.5)) {
+      merged = [...merged, unknownKernelProblem(failedTry?.consoleTail ?? '', failedTry?.report.reason ?? 'the boot failed')];
+    }
+    return merged;
+  }
+
+  async #destroy(domain: CreatedDomain): Promise<boolean> {
+    try {
+      await this.driver.destroy(domain);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/** What the engine needs to know about the VM under test, from its xl config. */
+
+export interface VmDisk {
+  /** Guest device name, e.g. xvda. */
+  vdev: string;
+  /** Xen device number, as in xenstore device/vbd/<device>. */
+  device?: number;
+  /** Backing file or block device. */
+  target?: string;
+  format?: string;
+  access?: string;
+  /** The disk spec as written in the config. */
+  spec: string;
+}
+
+export interface VmSpec {
+  configPath: string;
+  name: string;
+  type?: string;
+  kernel?: string;
+  ramdisk?: string;
+  bootloader?: string;
+  /** The root device the kernel is told to mount (root= or root=... in extra/cmdline). */
+  rootDevice?: string;
+  disks: VmDisk[];
+  /** A `disk =` line that exists only as a comment (the paper's VMCE). */
+  commentedOutDisk?: { line: number; text: string };
+}
+
+/** True when the kernel is pointed at a Xen/IDE/SCSI disk it needs a VBD for. */
+export function expectsRootDisk(spec: VmSpec): boolean {
+  if (!spec.rootDevice) return spec.disks.length > 0 || spec.commentedOutDisk !== undefined;
+  return /^\/dev\/(xvd|hd|sd|vd)[a-z]/.test(spec.rootDevice) || /^(UUID|LABEL|PARTUUID)=/.test(spec.rootDevice);
+}

@@ -1,0 +1,197 @@
+/**
+ * VM Boot Fail Detector (paper module 4): decides, for one try, that the guest
+ * booted, or failed, from evidence as soon as it appears. The paper waited
+ * for hangs at 1 s polls; here the hypervisor's own signals decide, often long
+ * before the guest's initramfs gives up (~30 s on Debian).
+ */
+import type { Evidence } from '../analysis/evidence.js';
+import type { Signal } from '../driver/signals.js';
+import type { ConsoleMatch, VmConsoleMonitor } from './vm-console-monitor.js';
+import { type VcrMonitor, type VbdView, XenbusState } from './vcr-monitor.js';
+
+export interface DetectorContext {
+  /** The config's kernel command line names a root disk (root=/dev/xvd...). */
+  expectsRootDisk: boolean;
+  /** Disks the config declares. */
+  configuredDisks: number;
+  /** Device numbers whose disks the preflight found damaged (DIDF). */
+  damagedDevices: ReadonlySet<number>;
+  /** How long a damaged, connected disk may see no reads before the try is failed. Default 3000. */
+  quietReadsMs?: number;
+  /** How long after `xl create` a domain may show no VBD at all. Default 1000. */
+  noVbdGraceMs?: number;
+  /** How long a frontend may sit in Initialising while its backend waits before it is noted. Default 5000. */
+  frontendStuckMs?: number;
+}
+
+export type BootDecision =
+  | { outcome: 'booted'; at: number; evidence: Evidence[] }
+  | { outcome: 'failed'; at: number; reason: string; evidence: Evidence[] }
+  /** The domain disappeared, and not by our hand. */
+  | { outcome: 'vanished'; at: number; evidence: Evidence[] }
+  /** Observation broke (xenstored died): no verdict can be trusted. */
+  | { outcome: 'observer-lost'; at: number; reason: string; evidence: Evidence[] };
+
+export class VmBootFailDetector {
+  /** Everything seen that speaks of a failure, in order. */
+  readonly evidence: Evidence[] = [];
+  readonly #ctx: Required<DetectorContext>;
+  readonly #flagged = new Set<string>();
+
+  constructor(
+    ctx: DetectorContext,
+    private readonly vcr: VcrMonitor,
+    private readonly console: VmConsoleMonitor,
+  ) {
+    this.#ctx = { quietReadsMs: 3000, noVbdGraceMs: 1000, frontendStuckMs: 5000, ...ctx };
+  }
+
+  get firstEvidenceAt(): number | undefined {
+    return this.evidence[0]?.at;
+  }
+
+  /** Feeds one signal (already applied to the VCR and console monitors' inputs). */
+  observe(signal: Signal): BootDecision | undefined {
+    this.vcr.apply(signal);
+    const matches = this.console.apply(signal);
+    return (
+      this.#fromSignal(signal) ??
+      this.#fromConsole(matches) ??
+      this.#fromVbds(signal.at) ??
+      this.#fromMissingVbd(signal.at)
+    );
+  }
+
+  #note(key: string, e: Evidence): void {
+    if (this.#flagged.has(key)) return;
+    this.#flagged.add(key);
+    this.evidence.push(e);
+  }
+
+  #fail(at: number, reason: string): BootDecision {
+    return { outcome: 'failed', at, reason, evidence: this.evidence };
+  }
+
+  #fromSignal(signal: Signal): BootDecision | undefined {
+    switch (signal.source) {
+      case 'xl':
+        if (signal.event === 'create-failed') {
+          this.#note('xl', { source: 'xl', at: signal.at, detail: 'xl create failed', value: signal.message });
+          return this.#fail(signal.at, 'xl create failed');
+        }
+        return undefined;
+      case 'dom':
+        if (signal.flags === 'gone') {
+          this.#note('gone', { source: 'domain', at: signal.at, detail: 'the domain disappeared' });
+          return { outcome: 'vanished', at: signal.at, evidence: this.evidence };
+        }
+        if (signal.flags.includes('crashed')) {
+          this.#note('crashed', { source: 'domain', at: signal.at, detail: 'the domain crashed', value: signal.flags.join(',') });
+          return this.#fail(signal.at, 'the domain crashed');
+        }
+        return undefined;
+      case 'fault':
+        return {
+          outcome: 'observer-lost',
+          at: signal.at,
+          reason: `${signal.what}: ${signal.message}`,
+          evidence: this.evidence,
+        };
+      default:
+        return undefined;
+    }
+  }
+
+  #fromConsole(matches: ConsoleMatch[]): BootDecision | undefined {
+    for (const m of matches) {
+      if (m.severity === 'success') {
+        return { outcome: 'booted', at: m.at, evidence: [{ source: 'console', at: m.at, detail: 'the guest reached a login prompt', value: m.line }] };
+      }
+      if (m.severity === 'fatal' || m.severity === 'evidence') {
+        this.#note(`con:${m.ruleId}:${m.line}`, {
+          source: 'console',
+          at: m.at,
+          detail: m.message ?? m.ruleId,
+          value: m.line,
+        });
+      }
+      if (m.severity === 'fatal') return this.#fail(m.at, m.message ?? m.ruleId);
+    }
+    return undefined;
+  }
+
+  #fromVbds(now: number): BootDecision | undefined {
+    for (const v of this.vcr.state.vbds.values()) {
+      const decision = this.#judgeVbd(v, now);
+      if (decision) return decision;
+    }
+    return undefined;
+  }
+
+  #judgeVbd(v: VbdView, now: number): BootDecision | undefined {
+    const domid = this.vcr.state.domid;
+    const backend = `/local/domain/0/backend/vbd/${domid}/${v.device}`;
+    if (v.hotplugStatus === 'error' || v.hotplugError) {
+      this.#note(`hotplug:${v.device}`, {
+        source: 'xenstore',
+        at: now,
+        detail: `the hotplug script failed for VBD ${v.device}`,
+        value: `${backend}/hotplug-error=${v.hotplugError ?? ''}`,
+      });
+      return this.#fail(now, 'the disk hotplug script failed');
+    }
+    if (v.connectedAt !== undefined && v.sectors === 0) {
+      this.#note(`sectors0:${v.device}`, {
+        source: 'xenstore',
+        at: now,
+        detail: `VBD ${v.device} connected with a backing device of 0 sectors`,
+        value: `${backend}/sectors=0 params=${v.params ?? '?'}`,
+      });
+      return this.#fail(now, 'the virtual disk has no backing storage (0 sectors)');
+    }
+    if (this.#ctx.damagedDevices.has(v.device) && v.connectedAt !== undefined) {
+      const reads = v.counters.rd_req ?? 0;
+      const since = v.readsChangedAt ?? v.connectedAt;
+      if (reads > 0 && now - since >= this.#ctx.quietReadsMs) {
+        this.#note(`quiet:${v.device}`, {
+          source: 'counters',
+          at: now,
+          detail: `VBD ${v.device} (found damaged before boot) stopped reading after ${reads} requests, ${now - since} ms ago`,
+          value: `rd_req=${reads}`,
+        });
+        return this.#fail(now, 'the guest stopped reading a damaged disk');
+      }
+    }
+    const waitingSince = Math.max(v.frontendStateAt ?? 0, v.backendStateAt ?? 0);
+    if (
+      v.frontendState === XenbusState.Initialising &&
+      v.backendState === XenbusState.InitWait &&
+      now - waitingSince >= this.#ctx.frontendStuckMs
+    ) {
+      // Not decisive alone (a slow guest looks the same for a while); the console or a crash decides.
+      this.#note(`front1:${v.device}`, {
+        source: 'xenstore',
+        at: now,
+        detail: `VBD ${v.device}: the backend waits but the guest's block frontend has not started for ${now - waitingSince} ms`,
+        value: 'frontend state 1, backend state 2',
+      });
+    }
+    return undefined;
+  }
+
+  #fromMissingVbd(now: number): BootDecision | undefined {
+    const { createdAt } = this.vcr.state;
+    if (createdAt === undefined || this.vcr.state.sawVbdDirectory || this.vcr.state.vbds.size > 0) return undefined;
+    if (now - createdAt < this.#ctx.noVbdGraceMs) return undefined;
+    this.#note('novbd', {
+      source: 'xenstore',
+      at: now,
+      detail: 'the domain has no virtual block device in xenstore',
+      value: `/local/domain/${this.vcr.state.domid}/device/vbd: absent`,
+    });
+    if (this.#ctx.configuredDisks === 0 && this.#ctx.expectsRootDisk) {
+      return this.#fail(now, 'no virtual disk, but the kernel is told to mount one');
+    }
+    return undefined;
+  }
+}
