@@ -1,6 +1,14 @@
 /** Evidence and causes: what every verdict carries. */
 
-export type EvidenceSource = 'xl' | 'xenstore' | 'counters' | 'domain' | 'console' | 'inspector' | 'config' | 'kernel';
+export type EvidenceSource =
+  | 'xl'
+  | 'xenstore'
+  | 'counters'
+  | 'domain'
+  | 'console'
+  | 'inspector'
+  | 'config'
+  | 'kernel';
 
 export interface Evidence {
   source: EvidenceSource;

@@ -37,9 +37,7 @@ export function unknownKernelProblem(consoleTail: string, reason: string): Cause
     paperFault: 'UNKNOWN',
     title: 'boot failure caused by an unknown kernel problem',
     confidence: 0.3,
-    evidence: [
-      { source: 'console', detail: reason, value: lastLines },
-    ],
+    evidence: [{ source: 'console', detail: reason, value: lastLines }],
     remedy: 'read the console log attached to this report',
   };
 }

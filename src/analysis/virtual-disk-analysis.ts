@@ -4,14 +4,38 @@ import type { DiskReport } from '../monitor/virtual-disk-information-inspector.j
 import { type Cause, type CauseCode, PAPER_FAULT } from './evidence.js';
 
 const FINDING_CAUSE: Record<DiskFinding['code'], { code: CauseCode; title: string; confidence: number }> = {
-  LOOP_UNATTACHED: { code: 'UVDE', title: 'the virtual disk is a loop device with no file attached', confidence: 0.75 },
-  NO_PARTITION_TABLE: { code: 'DIDF', title: 'the partition table of the virtual disk is destroyed', confidence: 0.7 },
-  SUPERBLOCK_DAMAGED: { code: 'DIDF', title: 'the filesystem superblock of the virtual disk is destroyed', confidence: 0.7 },
-  NO_FILESYSTEM: { code: 'DIDF', title: 'a partition of the virtual disk holds no filesystem', confidence: 0.5 },
-  SUPERBLOCK_CHECKSUM: { code: 'SUPERBLOCK_CHECKSUM', title: 'the ext superblock checksum is wrong', confidence: 0.6 },
+  LOOP_UNATTACHED: {
+    code: 'UVDE',
+    title: 'the virtual disk is a loop device with no file attached',
+    confidence: 0.75,
+  },
+  NO_PARTITION_TABLE: {
+    code: 'DIDF',
+    title: 'the partition table of the virtual disk is destroyed',
+    confidence: 0.7,
+  },
+  SUPERBLOCK_DAMAGED: {
+    code: 'DIDF',
+    title: 'the filesystem superblock of the virtual disk is destroyed',
+    confidence: 0.7,
+  },
+  NO_FILESYSTEM: {
+    code: 'DIDF',
+    title: 'a partition of the virtual disk holds no filesystem',
+    confidence: 0.5,
+  },
+  SUPERBLOCK_CHECKSUM: {
+    code: 'SUPERBLOCK_CHECKSUM',
+    title: 'the ext superblock checksum is wrong',
+    confidence: 0.6,
+  },
   // Linux falls back to the backup GPT header, so this alone rarely stops a boot.
   GPT_PRIMARY_DAMAGED: { code: 'GPT_DAMAGED', title: 'the primary GPT header is damaged', confidence: 0.35 },
-  PARTED_ERROR: { code: 'DIDF', title: 'libparted reports an error reading the partition table', confidence: 0.4 },
+  PARTED_ERROR: {
+    code: 'DIDF',
+    title: 'libparted reports an error reading the partition table',
+    confidence: 0.4,
+  },
 };
 
 export function analyseVirtualDisks(reports: DiskReport[]): Cause[] {
@@ -25,7 +49,9 @@ export function analyseVirtualDisks(reports: DiskReport[]): Cause[] {
       causes.push({
         code,
         paperFault: PAPER_FAULT[code],
-        title: missing ? `the backing storage of ${disk.vdev} does not exist` : `the disk image of ${disk.vdev} is empty`,
+        title: missing
+          ? `the backing storage of ${disk.vdev} does not exist`
+          : `the disk image of ${disk.vdev} is empty`,
         confidence: 0.9,
         disk: disk.vdev,
         evidence: [{ source: 'inspector', detail: error.message, value: error.code }],

@@ -8,7 +8,9 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[]
   const causes: Cause[] = [];
   const domid = state.domid;
   if (state.createFailed !== undefined) {
-    const notPv = /no loader found|xc_dom_parse_image|elf_xen_note_check|Invalid kernel/i.test(state.createFailed);
+    const notPv = /no loader found|xc_dom_parse_image|elf_xen_note_check|Invalid kernel/i.test(
+      state.createFailed,
+    );
     if (notPv) {
       causes.push({
         code: 'UVKE',
@@ -37,7 +39,13 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[]
           value: `/local/domain/${domid}/device/vbd: absent`,
         },
         ...(commented
-          ? [{ source: 'config' as const, detail: `the disk line is commented out at line ${commented.line}`, value: commented.text }]
+          ? [
+              {
+                source: 'config' as const,
+                detail: `the disk line is commented out at line ${commented.line}`,
+                value: commented.text,
+              },
+            ]
           : []),
       ],
       remedy: commented
@@ -56,7 +64,13 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[]
         title: `${vdev}: the dom0 hotplug script could not attach the backing storage`,
         confidence: 0.9,
         disk: vdev,
-        evidence: [{ source: 'xenstore', detail: 'hotplug-error', value: `${backend}/hotplug-error=${v.hotplugError ?? ''}` }],
+        evidence: [
+          {
+            source: 'xenstore',
+            detail: 'hotplug-error',
+            value: `${backend}/hotplug-error=${v.hotplugError ?? ''}`,
+          },
+        ],
         remedy: `fix the target of ${vdev} (${v.params ?? '?'}): ${v.hotplugError ?? 'see the hotplug log in /var/log/xen'}`,
       });
     }
@@ -70,7 +84,9 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[]
         disk: vdev,
         evidence: [
           { source: 'xenstore', detail: 'the backend reports an empty disk', value: `${backend}/sectors=0` },
-          ...(v.connectedAt !== undefined ? [{ source: 'xenstore' as const, at: v.connectedAt, detail: 'VBD connected (4/4) anyway' }] : []),
+          ...(v.connectedAt !== undefined
+            ? [{ source: 'xenstore' as const, at: v.connectedAt, detail: 'VBD connected (4/4) anyway' }]
+            : []),
           {
             source: 'counters',
             detail: 'read/write requests',
@@ -87,8 +103,11 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[]
         title: `${vdev}: the guest kernel never started its block frontend (no xen-blkfront driver)`,
         confidence: state.domainFlags.includes('crashed') ? 0.75 : 0.5,
         disk: vdev,
-        evidence: [{ source: 'xenstore', detail: 'frontend state 1 (Initialising), backend state 2 (InitWait)' }],
-        remedy: 'build CONFIG_XEN_BLKDEV_FRONTEND=y into the kernel, or give the VM a ramdisk that holds xen-blkfront',
+        evidence: [
+          { source: 'xenstore', detail: 'frontend state 1 (Initialising), backend state 2 (InitWait)' },
+        ],
+        remedy:
+          'build CONFIG_XEN_BLKDEV_FRONTEND=y into the kernel, or give the VM a ramdisk that holds xen-blkfront',
       });
     }
   }

@@ -6,7 +6,9 @@ import type { DiskReport } from '../monitor/virtual-disk-information-inspector.j
 const s = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
 
 export function formatCause(c: Cause, indent = ''): string[] {
-  const lines = [`${indent}${c.paperFault === c.code ? c.code : `${c.code} (${c.paperFault})`}: ${c.title}  [confidence ${confidenceLabel(c.confidence)} ${c.confidence.toFixed(2)}]`];
+  const lines = [
+    `${indent}${c.paperFault === c.code ? c.code : `${c.code} (${c.paperFault})`}: ${c.title}  [confidence ${confidenceLabel(c.confidence)} ${c.confidence.toFixed(2)}]`,
+  ];
   for (const e of c.evidence) {
     const when = e.at === undefined ? '' : ` ${s(e.at)}`;
     lines.push(`${indent}  - [${e.source}${when}] ${e.detail}${e.value ? `: ${oneLine(e.value)}` : ''}`);
@@ -25,16 +27,25 @@ export function formatDiskReports(disks: DiskReport[]): string[] {
     const head = `VBD (${i + 1}) : ${disk.vdev} ${disk.target ?? '(no target)'}`;
     if (error) return `${head} ... ${error.message}`;
     if (!inspection) return head;
-    if (inspection.loop && !inspection.loop.attached) return `${head} ... This virtual disk is not allocated device`;
-    if (inspection.findings.length === 0) return `${head} ... normal (${inspection.label}, ${inspection.partitions.length} partition(s))`;
+    if (inspection.loop && !inspection.loop.attached)
+      return `${head} ... This virtual disk is not allocated device`;
+    if (inspection.findings.length === 0)
+      return `${head} ... normal (${inspection.label}, ${inspection.partitions.length} partition(s))`;
     return `${head} ... ${inspection.findings.map((f) => f.code).join(', ')}`;
   });
 }
 
 function formatTry(t: TryReport): string {
-  const created = t.times.hardwareCreationMs !== undefined ? `hardware created at ${s(t.times.hardwareCreationMs)}` : 'no domain created';
-  if (t.outcome === 'booted') return `Try ${t.index + 1}: booted (login: at ${s(t.times.verdictMs)}; ${created})`;
-  const td = t.times.creationToVerdictMs !== undefined ? `, detected ${s(t.times.creationToVerdictMs)} after creation` : '';
+  const created =
+    t.times.hardwareCreationMs !== undefined
+      ? `hardware created at ${s(t.times.hardwareCreationMs)}`
+      : 'no domain created';
+  if (t.outcome === 'booted')
+    return `Try ${t.index + 1}: booted (login: at ${s(t.times.verdictMs)}; ${created})`;
+  const td =
+    t.times.creationToVerdictMs !== undefined
+      ? `, detected ${s(t.times.creationToVerdictMs)} after creation`
+      : '';
   return `Try ${t.index + 1}: ${t.outcome.toUpperCase()} at ${s(t.times.verdictMs)} (${created}${td}): ${t.reason ?? ''}`.trimEnd();
 }
 
@@ -54,7 +65,9 @@ export function formatBootReport(r: BootTestReport): string {
   for (const t of r.tries) lines.push(formatTry(t));
   const failedTries = r.tries.filter((t) => t.outcome !== 'booted').length;
   lines.push('');
-  lines.push(`Result: ${VERDICT_TEXT[r.verdict]}${r.reason ? ` (${r.reason})` : ''}; failed tries: ${failedTries} of ${r.tries.length}`);
+  lines.push(
+    `Result: ${VERDICT_TEXT[r.verdict]}${r.reason ? ` (${r.reason})` : ''}; failed tries: ${failedTries} of ${r.tries.length}`,
+  );
   const [primary, ...others] = r.causes;
   if (primary && r.verdict !== 'OK') {
     lines.push('Cause:');
@@ -72,10 +85,16 @@ export function formatBootReport(r: BootTestReport): string {
   lines.push(...formatDiskReports(r.preflight.disks).map((l) => `  ${l}`));
   if (r.verdict !== 'OK' && r.consoleTail) {
     lines.push('Console (last lines):');
-    lines.push(...r.consoleTail.split('\n').slice(-15).map((l) => `  | ${l}`));
+    lines.push(
+      ...r.consoleTail
+        .split('\n')
+        .slice(-15)
+        .map((l) => `  | ${l}`),
+    );
   }
   const last = r.tries[r.tries.length - 1];
-  if (r.keptDomain) lines.push(`Test VM kept for inspection: domid ${r.keptDomain.domid} (${r.keptDomain.name})`);
+  if (r.keptDomain)
+    lines.push(`Test VM kept for inspection: domid ${r.keptDomain.domid} (${r.keptDomain.name})`);
   else if (last?.destroyed) lines.push(`Test VM destroyed (domid ${last.domid})`);
   const th = r.tries.find((t) => t.times.hardwareCreationMs !== undefined)?.times.hardwareCreationMs;
   if (th !== undefined) lines.push(`Virtual Hardware Creation Time : ${s(th)}`);

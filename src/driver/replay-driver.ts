@@ -78,16 +78,22 @@ export class ReplayDriver implements BootDriver {
   async destroy(domain: CreatedDomain): Promise<void> {
     const ours = this.created.some((c) => c.domid === domain.domid && c.name === domain.name);
     if (!ours) {
-      throw new VmbootfailError(`refusing to destroy domain ${domain.domid} (${domain.name}): not created by this test`, {
-        code: 'ERR_NOT_OUR_DOMAIN',
-      });
+      throw new VmbootfailError(
+        `refusing to destroy domain ${domain.domid} (${domain.name}): not created by this test`,
+        {
+          code: 'ERR_NOT_OUR_DOMAIN',
+        },
+      );
     }
     this.destroyed.push(domain);
   }
 
   async inspectDisk(path: string): Promise<DiskInspection> {
     if (!this.#options.inspectDisk) {
-      throw new VmbootfailError(`replay: no disk inspector given for ${path}`, { code: 'ERR_DISK_NOT_FOUND', path });
+      throw new VmbootfailError(`replay: no disk inspector given for ${path}`, {
+        code: 'ERR_DISK_NOT_FOUND',
+        path,
+      });
     }
     return this.#options.inspectDisk(path);
   }

@@ -46,7 +46,8 @@ export function parseTimeline(text: string, file = '<timeline>'): Signal[] {
     const at = Math.round(Number(seconds) * 1000);
     switch (source) {
       case 'xl':
-        if (key === 'created') signals.push({ at, source: 'xl', event: 'created', domid: Number.parseInt(rest, 10) });
+        if (key === 'created')
+          signals.push({ at, source: 'xl', event: 'created', domid: Number.parseInt(rest, 10) });
         else if (key === 'create-failed')
           signals.push({ at, source: 'xl', event: 'create-failed', message: jsonString(rest, file, lineNo) });
         else fail(file, lineNo, `unknown xl event ${key}`);
@@ -59,15 +60,23 @@ export function parseTimeline(text: string, file = '<timeline>'): Signal[] {
         break;
       case 'vbd': {
         const [device, counter] = (key as string).split('/');
-        if (!VBD_COUNTERS.includes(counter as VbdCounter)) fail(file, lineNo, `unknown VBD counter ${counter}`);
-        signals.push({ at, source: 'vbd', device: Number(device), counter: counter as VbdCounter, value: Number(rest) });
+        if (!VBD_COUNTERS.includes(counter as VbdCounter))
+          fail(file, lineNo, `unknown VBD counter ${counter}`);
+        signals.push({
+          at,
+          source: 'vbd',
+          device: Number(device),
+          counter: counter as VbdCounter,
+          value: Number(rest),
+        });
         break;
       }
       case 'dom':
         if (key === 'gone') signals.push({ at, source: 'dom', flags: 'gone' });
         else {
           const flags = rest.trim() === '' ? [] : rest.trim().split(',');
-          for (const f of flags) if (!FLAGS.has(f as DomainFlag)) fail(file, lineNo, `unknown domain flag ${f}`);
+          for (const f of flags)
+            if (!FLAGS.has(f as DomainFlag)) fail(file, lineNo, `unknown domain flag ${f}`);
           signals.push({ at, source: 'dom', flags: flags as DomainFlag[] });
         }
         break;
@@ -96,7 +105,9 @@ export function formatSignal(s: Signal): string {
   const t = seconds(s.at);
   switch (s.source) {
     case 'xl':
-      return s.event === 'created' ? `${t} xl created ${s.domid}` : `${t} xl create-failed ${JSON.stringify(s.message)}`;
+      return s.event === 'created'
+        ? `${t} xl created ${s.domid}`
+        : `${t} xl create-failed ${JSON.stringify(s.message)}`;
     case 'xs':
       return s.value === null ? `${t} xs-rm ${s.path} -` : `${t} xs ${s.path} ${JSON.stringify(s.value)}`;
     case 'vbd':
@@ -115,4 +126,3 @@ export function formatSignal(s: Signal): string {
 export function formatTimeline(signals: Signal[], header: string[] = []): string {
   return `${[...header.map((h) => `# ${h}`), ...signals.map(formatSignal)].join('\n')}\n`;
 }
-

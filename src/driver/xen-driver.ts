@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { open, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { DiskInspector, type DiskInspection } from '../disk/inspector.js';
+import { type DiskInspection, DiskInspector } from '../disk/inspector.js';
 import { ErrorCode, VmbootfailError } from '../errors.js';
 import { XenStat } from '../xen/xenstat.js';
 import { XenStore } from '../xen/xenstore.js';
@@ -28,7 +28,10 @@ export interface XenDriverOptions {
   createTimeoutMs?: number;
 }
 
-const COUNTER_FIELDS: Record<VbdCounter, 'ooRequests' | 'readRequests' | 'writeRequests' | 'readSectors' | 'writeSectors'> = {
+const COUNTER_FIELDS: Record<
+  VbdCounter,
+  'ooRequests' | 'readRequests' | 'writeRequests' | 'readSectors' | 'writeSectors'
+> = {
   oo_req: 'ooRequests',
   rd_req: 'readRequests',
   wr_req: 'writeRequests',
@@ -84,7 +87,8 @@ export class XenDriver implements BootDriver {
     };
     let stopped = false;
 
-    const onFault = (error: Error) => emit({ at: now(), source: 'fault', what: 'xenstored', message: error.message });
+    const onFault = (error: Error) =>
+      emit({ at: now(), source: 'fault', what: 'xenstored', message: error.message });
     this.#store.on('error', onFault);
     cleanups.push(() => void this.#store.off('error', onFault));
 
@@ -130,7 +134,9 @@ export class XenDriver implements BootDriver {
     void (async () => {
       try {
         await watch('@introduceDomain');
-        const result = await run(this.#options.xl, ['create', configPath], { timeout: this.#options.createTimeoutMs }).then(
+        const result = await run(this.#options.xl, ['create', configPath], {
+          timeout: this.#options.createTimeoutMs,
+        }).then(
           () => undefined,
           (error: NodeJS.ErrnoException & { stderr?: string }) => (error.stderr || error.message).trim(),
         );
@@ -140,7 +146,12 @@ export class XenDriver implements BootDriver {
         }
         const id = domid ?? (await this.#lookForDomain(name));
         if (id === undefined) {
-          emit({ at: now(), source: 'xl', event: 'create-failed', message: `xl create succeeded but no domain named ${name} exists` });
+          emit({
+            at: now(),
+            source: 'xl',
+            event: 'create-failed',
+            message: `xl create succeeded but no domain named ${name} exists`,
+          });
           return;
         }
         await attach(id);
@@ -157,7 +168,8 @@ export class XenDriver implements BootDriver {
       stop: async () => {
         if (stopped) return;
         stopped = true;
-        for (const path of watched) await this.#store.unwatch(path, `vmbootfail:${name}`).catch(() => undefined);
+        for (const path of watched)
+          await this.#store.unwatch(path, `vmbootfail:${name}`).catch(() => undefined);
         for (const c of cleanups.reverse()) await c();
         queue.end();
       },
@@ -211,12 +223,21 @@ export class XenDriver implements BootDriver {
    * Follows the console from its first byte. xenconsoled's guest log has it
    * all; a pty opened late loses what came before (QubesOS#6973).
    */
-  #followConsole(domid: number, name: string, now: () => number, emit: (s: Signal) => void): () => Promise<void> {
+  #followConsole(
+    domid: number,
+    name: string,
+    now: () => number,
+    emit: (s: Signal) => void,
+  ): () => Promise<void> {
     let stopped = false;
     const log = `${this.#options.consoleLogDir}/guest-${name}.log`;
     const done = (async () => {
-      const logStart = await stat(log).then((s) => s.size, () => undefined);
-      const path = logStart !== undefined ? log : await this.#store.read(`/local/domain/${domid}/console/tty`);
+      const logStart = await stat(log).then(
+        (s) => s.size,
+        () => undefined,
+      );
+      const path =
+        logStart !== undefined ? log : await this.#store.read(`/local/domain/${domid}/console/tty`);
       if (!path) return;
       const handle = await open(path, 'r').catch(() => undefined);
       if (!handle) return;
@@ -245,21 +266,31 @@ export class XenDriver implements BootDriver {
   async destroy(domain: CreatedDomain): Promise<void> {
     // Only ever a domain this driver created, and only while it still has that name.
     if (this.#ours.get(domain.domid) !== domain.name) {
-      throw new VmbootfailError(`refusing to destroy domain ${domain.domid}: not created by this test`, { code: 'ERR_NOT_OUR_DOMAIN' });
+      throw new VmbootfailError(`refusing to destroy domain ${domain.domid}: not created by this test`, {
+        code: 'ERR_NOT_OUR_DOMAIN',
+      });
     }
     const current = await this.#store.read(`/local/domain/${domain.domid}/name`);
     if (current === null) return; // already gone
     if (current !== domain.name) {
-      throw new VmbootfailError(`refusing to destroy domain ${domain.domid}: it is now named ${current}, not ${domain.name}`, {
-        code: 'ERR_NOT_OUR_DOMAIN',
-      });
+      throw new VmbootfailError(
+        `refusing to destroy domain ${domain.domid}: it is now named ${current}, not ${domain.name}`,
+        {
+          code: 'ERR_NOT_OUR_DOMAIN',
+        },
+      );
     }
-    await run(this.#options.xl, ['destroy', String(domain.domid)], { timeout: 60_000 }).catch((error: Error & { stderr?: string }) => {
-      throw new VmbootfailError(`xl destroy ${domain.domid} failed: ${(error.stderr || error.message).trim()}`, {
-        code: ErrorCode.LIB_UNAVAILABLE,
-        op: 'xl destroy',
-      });
-    });
+    await run(this.#options.xl, ['destroy', String(domain.domid)], { timeout: 60_000 }).catch(
+      (error: Error & { stderr?: string }) => {
+        throw new VmbootfailError(
+          `xl destroy ${domain.domid} failed: ${(error.stderr || error.message).trim()}`,
+          {
+            code: ErrorCode.LIB_UNAVAILABLE,
+            op: 'xl destroy',
+          },
+        );
+      },
+    );
     this.#ours.delete(domain.domid);
   }
 

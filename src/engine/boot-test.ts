@@ -16,13 +16,25 @@ import { ErrorCode, VmbootfailError } from '../errors.js';
 import { type PreflightResult, preflight } from '../monitor/pre-checking.js';
 import type { KernelCheck } from '../monitor/pre-checking.js';
 import { VcrMonitor, type VcrState } from '../monitor/vcr-monitor.js';
-import { type BootDecision, VmBootFailDetector } from '../monitor/vm-boot-fail-detector.js';
-import { type ConsoleMatch, type ConsoleMatcherLike, VmConsoleMonitor } from '../monitor/vm-console-monitor.js';
 import { inspectVmDisks } from '../monitor/virtual-disk-information-inspector.js';
+import { type BootDecision, VmBootFailDetector } from '../monitor/vm-boot-fail-detector.js';
+import {
+  type ConsoleMatch,
+  type ConsoleMatcherLike,
+  VmConsoleMonitor,
+} from '../monitor/vm-console-monitor.js';
 import { VmCreationMonitor } from '../monitor/vm-creation-monitor.js';
 import { type VmSpec, expectsRootDisk } from './vm-spec.js';
 
-export type Phase = 'pre-check' | 'create' | 'watch-boot' | 'verdict' | 'retry' | 'analysis' | 'cleanup' | 'done';
+export type Phase =
+  | 'pre-check'
+  | 'create'
+  | 'watch-boot'
+  | 'verdict'
+  | 'retry'
+  | 'analysis'
+  | 'cleanup'
+  | 'done';
 
 const TRANSITIONS: Record<Phase, Phase[]> = {
   'pre-check': ['create', 'cleanup'],
@@ -121,8 +133,10 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     super();
     this.#retries = options.retries ?? 3;
     this.#timeLimitMs = options.timeLimitMs ?? 120_000;
-    if (!Number.isInteger(this.#retries) || this.#retries < 0) throw new VmbootfailError('retries must be a whole number >= 0', { code: ErrorCode.INVALID_ARGUMENT });
-    if (!(this.#timeLimitMs > 0)) throw new VmbootfailError('timeLimitMs must be > 0', { code: ErrorCode.INVALID_ARGUMENT });
+    if (!Number.isInteger(this.#retries) || this.#retries < 0)
+      throw new VmbootfailError('retries must be a whole number >= 0', { code: ErrorCode.INVALID_ARGUMENT });
+    if (!(this.#timeLimitMs > 0))
+      throw new VmbootfailError('timeLimitMs must be > 0', { code: ErrorCode.INVALID_ARGUMENT });
   }
 
   get phase(): Phase {
@@ -145,7 +159,13 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       inspectDisk: (p) => driver.inspectDisk(p),
       ...(this.options.checkKernel ? { checkKernel: this.options.checkKernel } : {}),
     });
-    const base = { schemaVersion: 1 as const, vm: { name: spec.name, configPath: spec.configPath }, preflight: pre, retries: this.#retries, timeLimitMs: this.#timeLimitMs };
+    const base = {
+      schemaVersion: 1 as const,
+      vm: { name: spec.name, configPath: spec.configPath },
+      preflight: pre,
+      retries: this.#retries,
+      timeLimitMs: this.#timeLimitMs,
+    };
 
     const existing = await driver.findDomainByName(spec.name);
     if (existing !== undefined) {
@@ -164,7 +184,11 @@ export class BootTest extends EventEmitter<BootTestEvents> {
 
     const damagedDevices = new Set(
       pre.disks
-        .filter((d) => d.inspection?.findings.some((f) => f.code !== 'GPT_PRIMARY_DAMAGED') && d.disk.device !== undefined)
+        .filter(
+          (d) =>
+            d.inspection?.findings.some((f) => f.code !== 'GPT_PRIMARY_DAMAGED') &&
+            d.disk.device !== undefined,
+        )
         .map((d) => d.disk.device as number),
     );
     const tries: TryState[] = [];
@@ -196,7 +220,8 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     }
 
     this.#enter('analysis');
-    const lastFailed = [...tries].reverse().find((t) => t.report.outcome !== 'booted') ?? tries[tries.length - 1];
+    const lastFailed =
+      [...tries].reverse().find((t) => t.report.outcome !== 'booted') ?? tries[tries.length - 1];
     const causes = await this.#analyse(pre, lastFailed, verdict);
 
     this.#enter('cleanup');
@@ -238,7 +263,10 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     const abort = this.options.signal;
     const onAbort = () => void observation.stop();
     abort?.addEventListener('abort', onAbort, { once: true });
-    let decision: BootDecision | { outcome: 'time-limit' | 'aborted'; at: number; evidence: Evidence[] } | undefined;
+    let decision:
+      | BootDecision
+      | { outcome: 'time-limit' | 'aborted'; at: number; evidence: Evidence[] }
+      | undefined;
     let lastAt = 0;
     try {
       if (!abort?.aborted) {
@@ -261,7 +289,12 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     if (this.#phase === 'create') this.#enter('watch-boot', index);
     decision ??= abort?.aborted
       ? { outcome: 'aborted', at: lastAt, evidence: detector.evidence }
-      : { outcome: 'observer-lost', at: lastAt, reason: 'the observation ended before a verdict', evidence: detector.evidence };
+      : {
+          outcome: 'observer-lost',
+          at: lastAt,
+          reason: 'the observation ended before a verdict',
+          evidence: detector.evidence,
+        };
     const th = creation.hardwareCreationMs;
     const firstEvidence = detector.firstEvidenceAt;
     const report: TryReport = {
@@ -271,9 +304,13 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       ...('reason' in decision ? { reason: decision.reason } : {}),
       times: {
         ...(th !== undefined ? { hardwareCreationMs: th } : {}),
-        ...(firstEvidence !== undefined && decision.outcome !== 'booted' ? { firstEvidenceMs: firstEvidence } : {}),
+        ...(firstEvidence !== undefined && decision.outcome !== 'booted'
+          ? { firstEvidenceMs: firstEvidence }
+          : {}),
         verdictMs: decision.at,
-        ...(firstEvidence !== undefined && decision.outcome !== 'booted' ? { evidenceToVerdictMs: decision.at - firstEvidence } : {}),
+        ...(firstEvidence !== undefined && decision.outcome !== 'booted'
+          ? { evidenceToVerdictMs: decision.at - firstEvidence }
+          : {}),
         ...(th !== undefined ? { creationToVerdictMs: decision.at - th } : {}),
       },
       evidence: decision.outcome === 'booted' ? decision.evidence : [...detector.evidence],
@@ -288,10 +325,17 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     };
   }
 
-  async #analyse(pre: PreflightResult, failedTry: TryState | undefined, verdict: BootVerdict): Promise<Cause[]> {
+  async #analyse(
+    pre: PreflightResult,
+    failedTry: TryState | undefined,
+    verdict: BootVerdict,
+  ): Promise<Cause[]> {
     // Every disk again, after the boot: also those xenstore shows that the config does not name.
     const disks = await inspectVmDisks(this.spec.disks, (p) => this.driver.inspectDisk(p));
-    const causes: Cause[] = [...analyseVirtualDisks(disks), ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector'))];
+    const causes: Cause[] = [
+      ...analyseVirtualDisks(disks),
+      ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector')),
+    ];
     if (failedTry && failedTry.report.outcome !== 'booted') {
       causes.push(...analyseVirtualizedSystem(failedTry.vcr, this.spec));
       causes.push(...analyseConsole(failedTry.console));
@@ -299,7 +343,10 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     let merged = mergeCauses(causes);
     const failed = verdict === 'PERMANENT' || verdict === 'TRANSIENT';
     if (failed && !merged.some((c) => c.confidence >= 0.5)) {
-      merged = [...merged, unknownKernelProblem(failedTry?.consoleTail ?? '', failedTry?.report.reason ?? 'the boot failed')];
+      merged = [
+        ...merged,
+        unknownKernelProblem(failedTry?.consoleTail ?? '', failedTry?.report.reason ?? 'the boot failed'),
+      ];
     }
     return merged;
   }

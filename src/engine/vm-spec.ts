@@ -30,5 +30,7 @@ export interface VmSpec {
 /** True when the kernel is pointed at a Xen/IDE/SCSI disk it needs a VBD for. */
 export function expectsRootDisk(spec: VmSpec): boolean {
   if (!spec.rootDevice) return spec.disks.length > 0 || spec.commentedOutDisk !== undefined;
-  return /^\/dev\/(xvd|hd|sd|vd)[a-z]/.test(spec.rootDevice) || /^(UUID|LABEL|PARTUUID)=/.test(spec.rootDevice);
+  return (
+    /^\/dev\/(xvd|hd|sd|vd)[a-z]/.test(spec.rootDevice) || /^(UUID|LABEL|PARTUUID)=/.test(spec.rootDevice)
+  );
 }

@@ -1,10 +1,10 @@
+import { type Cause, PAPER_FAULT } from '../analysis/evidence.js';
 /**
  * Pre-Checking (paper module 2): the environment and the VM before any boot.
  * Refuses to test over an existing domain, and predicts faults from the
  * config, the disks and the kernel in milliseconds, without booting.
  */
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
-import { type Cause, PAPER_FAULT } from '../analysis/evidence.js';
 import type { DiskInspection } from '../disk/inspector.js';
 import type { VmSpec } from '../engine/vm-spec.js';
 import { expectsRootDisk } from '../engine/vm-spec.js';
@@ -53,9 +53,17 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
       confidence: commented ? 0.8 : 0.7,
       evidence: [
         { source: 'config', detail: 'no disk = [...] entry', value: spec.configPath },
-        ...(spec.rootDevice ? [{ source: 'config' as const, detail: 'root device', value: spec.rootDevice }] : []),
+        ...(spec.rootDevice
+          ? [{ source: 'config' as const, detail: 'root device', value: spec.rootDevice }]
+          : []),
         ...(commented
-          ? [{ source: 'config' as const, detail: `the disk line is commented out at line ${commented.line}`, value: commented.text }]
+          ? [
+              {
+                source: 'config' as const,
+                detail: `the disk line is commented out at line ${commented.line}`,
+                value: commented.text,
+              },
+            ]
           : []),
       ],
       remedy: commented
@@ -74,7 +82,13 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
         title: p.message,
         confidence: 0.75,
         evidence: [
-          { source: 'kernel', detail: p.code, value: Object.entries(p.evidence ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') },
+          {
+            source: 'kernel',
+            detail: p.code,
+            value: Object.entries(p.evidence ?? {})
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' '),
+          },
         ],
         ...(p.remedy ? { remedy: p.remedy } : {}),
       });

@@ -152,7 +152,11 @@ export class VcrMonitor {
   }
 
   #noteConnected(v: VbdView, at: number): void {
-    if (v.connectedAt === undefined && v.frontendState === XenbusState.Connected && v.backendState === XenbusState.Connected) {
+    if (
+      v.connectedAt === undefined &&
+      v.frontendState === XenbusState.Connected &&
+      v.backendState === XenbusState.Connected
+    ) {
       v.connectedAt = at;
     }
   }

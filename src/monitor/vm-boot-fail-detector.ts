@@ -6,8 +6,8 @@
  */
 import type { Evidence } from '../analysis/evidence.js';
 import type { Signal } from '../driver/signals.js';
+import { type VbdView, type VcrMonitor, XenbusState } from './vcr-monitor.js';
 import type { ConsoleMatch, VmConsoleMonitor } from './vm-console-monitor.js';
-import { type VcrMonitor, type VbdView, XenbusState } from './vcr-monitor.js';
 
 export interface DetectorContext {
   /** The config's kernel command line names a root disk (root=/dev/xvd...). */
@@ -76,7 +76,12 @@ export class VmBootFailDetector {
     switch (signal.source) {
       case 'xl':
         if (signal.event === 'create-failed') {
-          this.#note('xl', { source: 'xl', at: signal.at, detail: 'xl create failed', value: signal.message });
+          this.#note('xl', {
+            source: 'xl',
+            at: signal.at,
+            detail: 'xl create failed',
+            value: signal.message,
+          });
           return this.#fail(signal.at, 'xl create failed');
         }
         return undefined;
@@ -86,7 +91,12 @@ export class VmBootFailDetector {
           return { outcome: 'vanished', at: signal.at, evidence: this.evidence };
         }
         if (signal.flags.includes('crashed')) {
-          this.#note('crashed', { source: 'domain', at: signal.at, detail: 'the domain crashed', value: signal.flags.join(',') });
+          this.#note('crashed', {
+            source: 'domain',
+            at: signal.at,
+            detail: 'the domain crashed',
+            value: signal.flags.join(','),
+          });
           return this.#fail(signal.at, 'the domain crashed');
         }
         return undefined;
@@ -105,7 +115,13 @@ export class VmBootFailDetector {
   #fromConsole(matches: ConsoleMatch[]): BootDecision | undefined {
     for (const m of matches) {
       if (m.severity === 'success') {
-        return { outcome: 'booted', at: m.at, evidence: [{ source: 'console', at: m.at, detail: 'the guest reached a login prompt', value: m.line }] };
+        return {
+          outcome: 'booted',
+          at: m.at,
+          evidence: [
+            { source: 'console', at: m.at, detail: 'the guest reached a login prompt', value: m.line },
+          ],
+        };
       }
       if (m.severity === 'fatal' || m.severity === 'evidence') {
         this.#note(`con:${m.ruleId}:${m.line}`, {
@@ -181,7 +197,8 @@ export class VmBootFailDetector {
 
   #fromMissingVbd(now: number): BootDecision | undefined {
     const { createdAt } = this.vcr.state;
-    if (createdAt === undefined || this.vcr.state.sawVbdDirectory || this.vcr.state.vbds.size > 0) return undefined;
+    if (createdAt === undefined || this.vcr.state.sawVbdDirectory || this.vcr.state.vbds.size > 0)
+      return undefined;
     if (now - createdAt < this.#ctx.noVbdGraceMs) return undefined;
     this.#note('novbd', {
       source: 'xenstore',
