@@ -21,7 +21,9 @@ describe('timeline files', () => {
   it('hostile console text stays escaped in the file and round-trips byte for byte', () => {
     const text = '\u001b[31mred\u001b[0m\u0000\r\n\u0007bell "quoted" \\ back\u00ff';
     const file = formatTimeline([{ at: 1500, source: 'con', text }]);
-    const controls = [...file].filter((c) => c !== '\n' && (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f));
+    const controls = [...file].filter(
+      (c) => c !== '\n' && (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f),
+    );
     expect(controls).toEqual([]);
     expect(file.trim().split('\n')).toHaveLength(1);
     expect(parseTimeline(file)).toEqual([{ at: 1500, source: 'con', text }]);
