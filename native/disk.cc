@@ -28,12 +28,22 @@
 namespace vmbf {
 namespace {
 
-#define VMBF_PARTED_SYMBOLS(X)                                                                     \
-  X(ped_exception_set_handler)                                                                     \
-  X(ped_device_get) X(ped_device_open) X(ped_device_close) X(ped_device_destroy) X(ped_disk_probe) \
-      X(ped_disk_new) X(ped_disk_destroy) X(ped_disk_next_partition) X(ped_partition_is_active)    \
-          X(ped_partition_type_get_name) X(ped_disk_type_check_feature) X(ped_partition_get_name)
-
+// clang-format off
+#define VMBF_PARTED_SYMBOLS(X) \
+  X(ped_exception_set_handler) \
+  X(ped_device_get) \
+  X(ped_device_open) \
+  X(ped_device_close) \
+  X(ped_device_destroy) \
+  X(ped_disk_probe) \
+  X(ped_disk_new) \
+  X(ped_disk_destroy) \
+  X(ped_disk_next_partition) \
+  X(ped_partition_is_active) \
+  X(ped_partition_type_get_name) \
+  X(ped_disk_type_check_feature) \
+  X(ped_partition_get_name)
+// clang-format on
 VMBF_LIBRARY(PartedApi, VMBF_PARTED_SYMBOLS)
 
 const PartedApi* LoadParted(LoadState* state) {

@@ -20,19 +20,40 @@ namespace {
 
 constexpr const char* kLib = "xenstat";
 
-#define VMBF_XENSTAT_SYMBOLS(X)                                                                         \
-  X(xenstat_init)                                                                                       \
-  X(xenstat_uninit) X(xenstat_get_node) X(xenstat_free_node) X(xenstat_node_tot_mem)                    \
-      X(xenstat_node_free_mem) X(xenstat_node_num_cpus) X(xenstat_node_num_domains)                     \
-          X(xenstat_node_domain_by_index) X(xenstat_domain_id) X(xenstat_domain_name)                   \
-              X(xenstat_domain_cpu_ns) X(xenstat_domain_num_vcpus) X(xenstat_domain_cur_mem)            \
-                  X(xenstat_domain_max_mem) X(xenstat_domain_dying) X(xenstat_domain_crashed)           \
-                      X(xenstat_domain_shutdown) X(xenstat_domain_paused) X(xenstat_domain_blocked)     \
-                          X(xenstat_domain_running) X(xenstat_domain_num_vbds) X(xenstat_domain_vbd)    \
-                              X(xenstat_vbd_type) X(xenstat_vbd_dev) X(xenstat_vbd_oo_reqs)             \
-                                  X(xenstat_vbd_rd_reqs) X(xenstat_vbd_wr_reqs) X(xenstat_vbd_rd_sects) \
-                                      X(xenstat_vbd_wr_sects) X(xenstat_vbd_error)
-
+// clang-format off
+#define VMBF_XENSTAT_SYMBOLS(X) \
+  X(xenstat_init) \
+  X(xenstat_uninit) \
+  X(xenstat_get_node) \
+  X(xenstat_free_node) \
+  X(xenstat_node_tot_mem) \
+  X(xenstat_node_free_mem) \
+  X(xenstat_node_num_cpus) \
+  X(xenstat_node_num_domains) \
+  X(xenstat_node_domain_by_index) \
+  X(xenstat_domain_id) \
+  X(xenstat_domain_name) \
+  X(xenstat_domain_cpu_ns) \
+  X(xenstat_domain_num_vcpus) \
+  X(xenstat_domain_cur_mem) \
+  X(xenstat_domain_max_mem) \
+  X(xenstat_domain_dying) \
+  X(xenstat_domain_crashed) \
+  X(xenstat_domain_shutdown) \
+  X(xenstat_domain_paused) \
+  X(xenstat_domain_blocked) \
+  X(xenstat_domain_running) \
+  X(xenstat_domain_num_vbds) \
+  X(xenstat_domain_vbd) \
+  X(xenstat_vbd_type) \
+  X(xenstat_vbd_dev) \
+  X(xenstat_vbd_oo_reqs) \
+  X(xenstat_vbd_rd_reqs) \
+  X(xenstat_vbd_wr_reqs) \
+  X(xenstat_vbd_rd_sects) \
+  X(xenstat_vbd_wr_sects) \
+  X(xenstat_vbd_error)
+// clang-format on
 VMBF_LIBRARY(XenStatApi, VMBF_XENSTAT_SYMBOLS)
 
 const XenStatApi* LoadXenStat(LoadState* state) {
