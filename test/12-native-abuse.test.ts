@@ -113,7 +113,8 @@ describe('environments', () => {
     const code = `
       const { workerData } = require('node:worker_threads');
       const addon = require('bindings')({ bindings: 'vmbootfail', module_root: workerData.root });
-      for (let i = 0; i < 50; i++) addon.partedProbe('/dev/null').catch(() => {});
+      // Keeps the disk thread busy until the worker is terminated.
+      setInterval(() => { for (let i = 0; i < 20; i++) addon.partedProbe('/dev/null').catch(() => {}); }, 1);
     `;
     const w = new Worker(code, { eval: true, workerData: { root: path.resolve('.') } });
     await new Promise((r) => setTimeout(r, 30));
