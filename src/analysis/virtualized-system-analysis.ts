@@ -4,7 +4,10 @@ import type { VcrState } from '../monitor/vcr-monitor.js';
 import { XenbusState } from '../monitor/vcr-monitor.js';
 import { type Cause, PAPER_FAULT } from './evidence.js';
 
-export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[] {
+/** Reads that stop this long before the verdict mean the guest gave up on the disk. */
+const QUIET_READS_MS = 3000;
+
+export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec, verdictAt: number): Cause[] {
   const causes: Cause[] = [];
   const domid = state.domid;
   if (state.createFailed !== undefined) {
@@ -94,6 +97,26 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec): Cause[]
           },
         ],
         ...(loop ? { remedy: `losetup ${loop} <image-file>` } : {}),
+      });
+    }
+    const reads = v.counters.rd_req ?? 0;
+    const quietFor = verdictAt - (v.readsChangedAt ?? v.connectedAt ?? verdictAt);
+    if (v.connectedAt !== undefined && v.sectors !== 0 && reads > 0 && quietFor >= QUIET_READS_MS) {
+      causes.push({
+        code: 'DIDF',
+        paperFault: PAPER_FAULT.DIDF,
+        title: `${vdev}: the guest read the disk, found nothing it could use, and stopped`,
+        // Alone this only says the guest is stuck; with a damaged disk found by inspection it is DIDF.
+        confidence: 0.35,
+        disk: vdev,
+        evidence: [
+          {
+            source: 'counters',
+            at: v.readsChangedAt ?? v.connectedAt,
+            detail: `reads stopped after ${reads} requests, ${quietFor} ms before the verdict`,
+            value: `rd_req=${reads}`,
+          },
+        ],
       });
     }
     if (v.frontendState === XenbusState.Initialising && v.backendState === XenbusState.InitWait) {

@@ -16,7 +16,7 @@ export interface ReplayOptions {
   /** Domains that already exist, by name (pre-check). */
   existingDomains?: Record<string, number>;
   inspectDisk?: (path: string) => Promise<DiskInspection>;
-  /** Virtual time between ticks. Default 500 ms. */
+  /** Period of the virtual timer, like the live driver's. Default 250 ms. */
   tickMs?: number;
   /** Virtual time after which a try's stream ends on its own. Default 1 hour. */
   horizonMs?: number;
@@ -45,15 +45,17 @@ export class ReplayDriver implements BootDriver {
   }
 
   startTry(_configPath: string, name: string, tryIndex: number): TryObservation {
-    const { tries, tickMs = 500, horizonMs = 3_600_000 } = this.#options;
+    const { tries, tickMs = 250, horizonMs = 3_600_000 } = this.#options;
     const recorded = tries[Math.min(tryIndex, tries.length - 1)] ?? [];
     let stopped = false;
     const created = this.created;
     async function* play(): AsyncGenerator<Signal> {
       let clock = 0;
+      // Ticks fall on multiples of tickMs, as a periodic timer's would.
+      const nextTick = () => (Math.floor(clock / tickMs) + 1) * tickMs;
       for (const signal of recorded) {
-        while (clock + tickMs < signal.at) {
-          clock += tickMs;
+        while (nextTick() < signal.at) {
+          clock = nextTick();
           if (stopped) return;
           yield { at: clock, source: 'tick' };
         }
@@ -63,7 +65,7 @@ export class ReplayDriver implements BootDriver {
         yield signal;
       }
       while (!stopped && clock < horizonMs) {
-        clock += tickMs;
+        clock = nextTick();
         yield { at: clock, source: 'tick' };
       }
     }

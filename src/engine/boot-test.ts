@@ -337,7 +337,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector')),
     ];
     if (failedTry && failedTry.report.outcome !== 'booted') {
-      causes.push(...analyseVirtualizedSystem(failedTry.vcr, this.spec));
+      causes.push(...analyseVirtualizedSystem(failedTry.vcr, this.spec, failedTry.report.times.verdictMs));
       causes.push(...analyseConsole(failedTry.console));
     }
     let merged = mergeCauses(causes);

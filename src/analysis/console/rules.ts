@@ -1,0 +1,245 @@
+/**
+ * Console failure rules: YAML files, validated against the schema below, with
+ * every error naming file:line:col. The default set ships in rules/; users
+ * add, replace (same id) or disable rules with a rules directory.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, type Node, type YAMLMap, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { VmbootfailError } from '../../errors.js';
+import type { ConsoleSeverity } from '../../monitor/vm-console-monitor.js';
+
+export const SEVERITIES = ['fatal', 'evidence', 'progress', 'success', 'benign'] as const;
+export const CATEGORIES = [
+  'MISSING_DISK_OR_CONFIG',
+  'BACKING_STORE',
+  'DISK_DAMAGE',
+  'KERNEL_OR_INITRD',
+  'OTHER',
+] as const;
+export const FAULTS = ['VMCE', 'UVDE', 'DIDF', 'UVKE', 'UNKNOWN_KERNEL'] as const;
+
+export interface ConsoleRule {
+  id: string;
+  severity: ConsoleSeverity;
+  category: (typeof CATEGORIES)[number];
+  fault?: (typeof FAULTS)[number];
+  pattern: RegExp;
+  partial: boolean;
+  message?: string;
+  remedy?: string;
+  /** Where it was defined, for error messages and reports. */
+  source: string;
+}
+
+export interface RuleSet {
+  rules: ConsoleRule[];
+  files: string[];
+}
+
+const MAX_PATTERN = 512;
+// A group with a quantifier inside, itself quantified: the classic exponential backtracking shape.
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/;
+const KEYS = new Set(['id', 'severity', 'category', 'fault', 'match', 'partial', 'message', 'remedy']);
+
+/** rules/default.yaml of the package, found from src/ or from dist/src/. */
+export const DEFAULT_RULES_FILE = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'rules', 'default.yaml'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve('rules', 'default.yaml');
+    dir = parent;
+  }
+  return path.join(dir, 'rules', 'default.yaml');
+})();
+
+function ruleError(
+  file: string,
+  lines: LineCounter,
+  node: Node | undefined,
+  message: string,
+): VmbootfailError {
+  const offset = node?.range?.[0] ?? 0;
+  const { line, col } = lines.linePos(offset);
+  return new VmbootfailError(`${file}:${line}:${col}: ${message}`, { code: 'ERR_RULES', path: file });
+}
+
+function scalarString(map: YAMLMap, key: string): { value?: string; node?: Node } {
+  const node = map.get(key, true) as Node | undefined;
+  if (node === undefined) return {};
+  if (!isScalar(node)) return { node };
+  return { value: node.value === null || node.value === undefined ? undefined : String(node.value), node };
+}
+
+/** Parses and validates one rules file's text. Also returns ids it disables. */
+export function parseRules(text: string, file: string): { rules: ConsoleRule[]; disable: string[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const firstError = doc.errors[0];
+  if (firstError) {
+    const [line, col] = firstError.linePos?.[0]
+      ? [firstError.linePos[0].line, firstError.linePos[0].col]
+      : [1, 1];
+    throw new VmbootfailError(
+      `${file}:${line}:${col}: not valid YAML: ${firstError.message.split('\n')[0]}`,
+      { code: 'ERR_RULES', path: file },
+    );
+  }
+  const root = doc.contents;
+  if (!isMap(root))
+    throw ruleError(file, lines, root ?? undefined, 'expected a mapping with "version" and "rules"');
+  const version = scalarString(root, 'version');
+  if (version.value !== '1') throw ruleError(file, lines, version.node ?? root, 'version must be 1');
+  const disable: string[] = [];
+  const disableNode = root.get('disable', true) as Node | undefined;
+  if (disableNode !== undefined) {
+    if (!isSeq(disableNode)) throw ruleError(file, lines, disableNode, 'disable must be a list of rule ids');
+    for (const item of disableNode.items) {
+      if (!isScalar(item) || typeof item.value !== 'string')
+        throw ruleError(file, lines, item as Node, 'disable entries must be rule ids');
+      disable.push(item.value);
+    }
+  }
+  const rulesNode = root.get('rules', true) as Node | undefined;
+  if (rulesNode === undefined) return { rules: [], disable };
+  if (!isSeq(rulesNode)) throw ruleError(file, lines, rulesNode, 'rules must be a list');
+  const rules: ConsoleRule[] = [];
+  const seen = new Set<string>();
+  for (const item of rulesNode.items) {
+    const node = item as Node;
+    if (!isMap(node)) throw ruleError(file, lines, node, 'each rule must be a mapping');
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!KEYS.has(key))
+        throw ruleError(
+          file,
+          lines,
+          pair.key as Node,
+          `unknown key "${key}" (allowed: ${[...KEYS].join(', ')})`,
+        );
+    }
+    const id = scalarString(node, 'id');
+    if (!id.value || !/^[a-z0-9][a-z0-9-]*$/.test(id.value))
+      throw ruleError(file, lines, id.node ?? node, 'id must be lowercase letters, digits and dashes');
+    if (seen.has(id.value)) throw ruleError(file, lines, id.node, `duplicate rule id "${id.value}"`);
+    seen.add(id.value);
+    const severity = scalarString(node, 'severity');
+    if (!SEVERITIES.includes(severity.value as ConsoleSeverity))
+      throw ruleError(file, lines, severity.node ?? node, `severity must be one of ${SEVERITIES.join(', ')}`);
+    const category = scalarString(node, 'category');
+    if (!CATEGORIES.includes(category.value as (typeof CATEGORIES)[number]))
+      throw ruleError(file, lines, category.node ?? node, `category must be one of ${CATEGORIES.join(', ')}`);
+    const fault = scalarString(node, 'fault');
+    if (fault.node && !FAULTS.includes(fault.value as (typeof FAULTS)[number]))
+      throw ruleError(file, lines, fault.node, `fault must be one of ${FAULTS.join(', ')}`);
+    const match = scalarString(node, 'match');
+    if (!match.value)
+      throw ruleError(file, lines, match.node ?? node, 'match (a regular expression) is required');
+    if (match.value.length > MAX_PATTERN)
+      throw ruleError(file, lines, match.node, `match is longer than ${MAX_PATTERN} characters`);
+    if (NESTED_QUANTIFIER.test(match.value))
+      throw ruleError(
+        file,
+        lines,
+        match.node,
+        'match has a nested quantifier like (a+)+, which can backtrack for ever',
+      );
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(match.value);
+    } catch (error) {
+      throw ruleError(
+        file,
+        lines,
+        match.node,
+        `match is not a valid regular expression: ${(error as Error).message}`,
+      );
+    }
+    const partial = scalarString(node, 'partial');
+    if (partial.node && partial.value !== 'true' && partial.value !== 'false')
+      throw ruleError(file, lines, partial.node, 'partial must be true or false');
+    const message = scalarString(node, 'message').value;
+    const remedy = scalarString(node, 'remedy').value;
+    const { line } = lines.linePos(node.range?.[0] ?? 0);
+    rules.push({
+      id: id.value,
+      severity: severity.value as ConsoleSeverity,
+      category: category.value as (typeof CATEGORIES)[number],
+      ...(fault.value ? { fault: fault.value as (typeof FAULTS)[number] } : {}),
+      pattern,
+      partial: partial.value === 'true',
+      ...(message ? { message } : {}),
+      ...(remedy ? { remedy } : {}),
+      source: `${file}:${line}`,
+    });
+  }
+  return { rules, disable };
+}
+
+async function readRulesFile(file: string): Promise<{ rules: ConsoleRule[]; disable: string[] }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new VmbootfailError(`${file}: cannot read rules: ${(error as Error).message}`, {
+      code: 'ERR_RULES',
+      path: file,
+      cause: error,
+    });
+  }
+  return parseRules(text, file);
+}
+
+/**
+ * The default rules, then each *.yaml/*.yml of `userDir` in name order: a rule
+ * with an existing id replaces it in place, new rules come before the default
+ * fallbacks of the same severity, and `disable: [id]` removes rules.
+ */
+export async function loadRules(options: { userDir?: string; defaultsFile?: string } = {}): Promise<RuleSet> {
+  const defaultsFile = options.defaultsFile ?? DEFAULT_RULES_FILE;
+  const base = await readRulesFile(defaultsFile);
+  let rules = base.rules;
+  const files = [defaultsFile];
+  if (options.userDir) {
+    let names: string[];
+    try {
+      names = (await readdir(options.userDir)).filter((n) => /\.ya?ml$/.test(n)).sort();
+    } catch (error) {
+      throw new VmbootfailError(
+        `${options.userDir}: cannot read the rules directory: ${(error as Error).message}`,
+        {
+          code: 'ERR_RULES',
+          path: options.userDir,
+          cause: error,
+        },
+      );
+    }
+    for (const name of names) {
+      const file = path.join(options.userDir, name);
+      const user = await readRulesFile(file);
+      files.push(file);
+      for (const rule of user.rules) {
+        const at = rules.findIndex((r) => r.id === rule.id);
+        if (at >= 0) rules[at] = rule;
+        else {
+          // Benign rules must stay first; other user rules go before the defaults they might refine.
+          const firstNonBenign = rules.findIndex((r) => r.severity !== 'benign');
+          const insertAt =
+            rule.severity === 'benign' ? 0 : firstNonBenign < 0 ? rules.length : firstNonBenign;
+          rules = [...rules.slice(0, insertAt), rule, ...rules.slice(insertAt)];
+        }
+      }
+      const unknown = user.disable.filter((id) => !rules.some((r) => r.id === id));
+      if (unknown.length) {
+        throw new VmbootfailError(`${file}: disable names unknown rule ids: ${unknown.join(', ')}`, {
+          code: 'ERR_RULES',
+          path: file,
+        });
+      }
+      rules = rules.filter((r) => !user.disable.includes(r.id));
+    }
+  }
+  return { rules, files };
+}

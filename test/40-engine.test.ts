@@ -1,0 +1,212 @@
+/**
+ * The boot-test engine driven by the replay driver through every case the
+ * issue names, on timelines of what real Xen shows (test/fixtures/timelines).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DiskInspector } from '../src/disk/inspector.js';
+import { ReplayDriver } from '../src/driver/replay-driver.js';
+import { BootTest, type BootTestReport, type Phase } from '../src/engine/boot-test.js';
+import type { VmSpec } from '../src/engine/vm-spec.js';
+import { buildSampleDisks } from '../src/samples/sample-disks.js';
+import { newConsoleMatcher } from './support/console.js';
+import { freeLoopDevice } from './support/loop-devices.js';
+
+const timelines = path.resolve('test/fixtures/timelines/from-docs');
+const tl = (name: string) => path.join(timelines, `${name}.timeline`);
+const inspector = new DiskInspector();
+let dir: string;
+let images: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-engine-'));
+  const built = await buildSampleDisks(dir, ['msdos-ext4', 'zeroed-partition-table', 'zeroed-superblock']);
+  images = Object.fromEntries(built.map((b) => [b.name, b.path]));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function spec(target: string | undefined, extra: Partial<VmSpec> = {}): VmSpec {
+  return {
+    configPath: '/etc/xen/guest.cfg',
+    name: 'guest',
+    kernel: '/boot/vmlinuz-6.1.0-56-amd64',
+    rootDevice: '/dev/xvda1',
+    disks: target
+      ? [{ vdev: 'xvda', device: 51712, target, spec: `format=raw, vdev=xvda, access=rw, target=${target}` }]
+      : [],
+    ...extra,
+  };
+}
+
+async function run(
+  files: string[],
+  vm: VmSpec,
+  options: {
+    retries?: number;
+    timeLimitMs?: number;
+    existing?: Record<string, number>;
+    keepOnFailure?: boolean;
+  } = {},
+): Promise<{ report: BootTestReport; driver: ReplayDriver; phases: Phase[] }> {
+  const driver = await ReplayDriver.fromFiles(files, {
+    inspectDisk: (p) => inspector.inspect(p),
+    ...(options.existing ? { existingDomains: options.existing } : {}),
+  });
+  const test = new BootTest(vm, driver, {
+    consoleMatcher: newConsoleMatcher,
+    retries: options.retries ?? 3,
+    timeLimitMs: options.timeLimitMs ?? 120_000,
+    ...(options.keepOnFailure ? { keepOnFailure: true } : {}),
+  });
+  const phases: Phase[] = [];
+  test.on('phase', (p) => phases.push(p));
+  const report = await test.run();
+  return { report, driver, phases };
+}
+
+describe('engine on replayed boots', () => {
+  it('normal boot: OK at login:, one try, VM destroyed at cleanup', async () => {
+    const { report, driver, phases } = await run([tl('normal')], spec(images['msdos-ext4']));
+    expect(report.verdict).toBe('OK');
+    expect(report.tries).toHaveLength(1);
+    expect(report.tries[0]?.times).toMatchObject({ hardwareCreationMs: 18_000, verdictMs: 48_000 });
+    expect(report.causes).toEqual([]);
+    expect(driver.destroyed).toEqual([{ domid: 3, name: 'guest' }]);
+    expect(phases).toEqual(['pre-check', 'create', 'watch-boot', 'verdict', 'analysis', 'cleanup', 'done']);
+  });
+
+  it('VMCE: no VBD in xenstore 1 s after creation, config with the disk line commented out', async () => {
+    const vm = spec(undefined, {
+      commentedOutDisk: { line: 4, text: "#disk = [ 'phy:/dev/vg/guest,xvda,w' ]" },
+    });
+    const { report, driver } = await run([tl('vmce')], vm);
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.tries).toHaveLength(4);
+    expect(report.tries[0]?.times.verdictMs).toBe(19_000); // the paper's initramfs message came at 63.6 s
+    expect(report.causes[0]).toMatchObject({ code: 'VMCE', paperFault: 'VMCE' });
+    expect(report.causes[0]?.confidence).toBeGreaterThanOrEqual(0.9);
+    expect(report.causes[0]?.remedy).toBe(
+      "uncomment line 4 of /etc/xen/guest.cfg: disk = [ 'phy:/dev/vg/guest,xvda,w' ]",
+    );
+    // Destroyed between tries and at the end: each try's domain, only ours.
+    expect(driver.destroyed).toHaveLength(4);
+  });
+
+  const loop = freeLoopDevice();
+  it.skipIf(!loop.device)(
+    `UVDE: backend connects with sectors=0 on an unattached loop device ${loop.reason ?? ''}`,
+    async () => {
+      const { report } = await run([tl('uvde')], spec(loop.device), { retries: 1 });
+      expect(report.verdict).toBe('PERMANENT');
+      expect(report.tries[0]?.times.verdictMs).toBe(39_000);
+      expect(report.causes[0]).toMatchObject({
+        code: 'UVDE',
+        disk: 'xvda',
+        remedy: `losetup ${loop.device} <image-file>`,
+      });
+      expect(report.causes[0]?.confidence).toBeGreaterThanOrEqual(0.9);
+    },
+  );
+
+  it('DIDF, zeroed partition table: reads stop on a disk the preflight found damaged', async () => {
+    const { report } = await run([tl('didf-partition-table')], spec(images['zeroed-partition-table']), {
+      retries: 0,
+    });
+    expect(report.verdict).toBe('PERMANENT');
+    // Reads stopped at 40.6 s; 3 s of quiet is seen at the next 250 ms tick. Console "Gave up" came at 74.8 s.
+    expect(report.tries[0]?.times.verdictMs).toBe(43_750);
+    expect(report.causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
+    expect(report.causes[0]?.evidence.map((e) => e.source)).toEqual(
+      expect.arrayContaining(['inspector', 'counters']),
+    );
+  });
+
+  it('DIDF, zeroed superblock: the backup superblock and its e2fsck command are in the verdict', async () => {
+    const img = images['zeroed-superblock'] as string;
+    const { report } = await run([tl('didf-superblock')], spec(img), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.causes[0]).toMatchObject({
+      code: 'DIDF',
+      remedy: `e2fsck -b 8193 -B 1024 '${img}?offset=1048576'`,
+    });
+  });
+
+  it('UVKE: no block frontend in the kernel; the guest panics and crashes', async () => {
+    const { report } = await run([tl('uvke')], spec(images['msdos-ext4']), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.tries[0]?.times.verdictMs).toBeLessThanOrEqual(25_400);
+    expect(report.causes[0]).toMatchObject({ code: 'UVKE', paperFault: 'UVKE' });
+  });
+
+  it('a kernel that is not a PV kernel: xl create fails, UVKE', async () => {
+    const { report, driver } = await run([tl('not-pv-kernel')], spec(images['msdos-ext4']), { retries: 1 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.tries.every((t) => t.domid === undefined)).toBe(true);
+    expect(report.causes[0]).toMatchObject({ code: 'UVKE' });
+    expect(driver.destroyed).toEqual([]);
+  });
+
+  it('transient: fails once, boots on the retry', async () => {
+    const { report, driver } = await run([tl('unknown-panic'), tl('normal')], spec(images['msdos-ext4']));
+    expect(report.verdict).toBe('TRANSIENT');
+    expect(report.tries.map((t) => t.outcome)).toEqual(['failed', 'booted']);
+    expect(report.tries[0]?.destroyed).toBe(true);
+    expect(driver.destroyed).toHaveLength(2);
+  });
+
+  it('unknown failure: a panic no rule names a disk cause for is UNKNOWN_KERNEL with the console attached', async () => {
+    const { report } = await run([tl('unknown-panic')], spec(images['msdos-ext4']), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.causes[0]?.code).toBe('UNKNOWN_KERNEL');
+    expect(report.consoleTail).toContain('Attempted to kill init!');
+  });
+
+  it('time limit: a silent hang ends at the limit with the evidence so far', async () => {
+    const { report } = await run([tl('silent-hang')], spec(images['msdos-ext4']), {
+      retries: 0,
+      timeLimitMs: 60_000,
+    });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.tries[0]).toMatchObject({ outcome: 'time-limit', times: { verdictMs: 60_000 } });
+    expect(report.causes.map((c) => c.code)).toContain('UNKNOWN_KERNEL');
+  });
+
+  it('the VM destroyed by someone else mid-test: ABORTED, no retry, nothing destroyed by us', async () => {
+    const { report, driver } = await run([tl('destroyed-by-other')], spec(images['msdos-ext4']));
+    expect(report.verdict).toBe('ABORTED');
+    expect(report.tries).toHaveLength(1);
+    expect(driver.destroyed).toEqual([]);
+  });
+
+  it('xenstored dying mid-test: ERROR, reported as such', async () => {
+    const { report } = await run([tl('xenstored-dies')], spec(images['msdos-ext4']));
+    expect(report.verdict).toBe('ERROR');
+    expect(report.reason).toContain('xenstored');
+    expect(report.tries).toHaveLength(1);
+  });
+
+  it('an existing domain with the test VM name is refused at pre-check and never touched', async () => {
+    const { report, driver, phases } = await run([tl('normal')], spec(images['msdos-ext4']), {
+      existing: { guest: 12 },
+    });
+    expect(report.verdict).toBe('REFUSED');
+    expect(report.reason).toContain('domid 12');
+    expect(driver.created).toEqual([]);
+    expect(driver.destroyed).toEqual([]);
+    expect(phases).toEqual(['pre-check', 'cleanup', 'done']);
+  });
+
+  it('keep on failure: the last failed VM is left for a human', async () => {
+    const { report, driver } = await run([tl('unknown-panic')], spec(images['msdos-ext4']), {
+      retries: 1,
+      keepOnFailure: true,
+    });
+    expect(report.keptDomain).toEqual({ domid: 3, name: 'guest' });
+    expect(driver.destroyed).toHaveLength(1); // between the tries only
+  });
+});

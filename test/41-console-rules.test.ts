@@ -1,0 +1,307 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsoleMatcher, sanitiseConsole } from '../src/analysis/console/matcher.js';
+import { type ConsoleRule, loadRules, parseRules } from '../src/analysis/console/rules.js';
+
+let rules: ConsoleRule[];
+beforeAll(async () => {
+  rules = (await loadRules()).rules;
+});
+
+function first(line: string): string | undefined {
+  const m = new ConsoleMatcher(rules).feed(`${line}\n`, 0);
+  return m[0]?.ruleId;
+}
+
+/** For every default rule: a line it must match (from signatures.md / testbed.md) and a near miss. */
+const SAMPLES: Record<string, { hit: string; miss: string }> = {
+  'booting-from-hard-disk': { hit: 'Booting from Hard Disk...', miss: 'Booting from floppy' },
+  'gpt-alternate-header-not-at-end': {
+    hit: '[    2.1] GPT: Primary header thinks Alt. header is not at the end of the disk.',
+    miss: 'GPT: Primary header thinks Alt header is fine',
+  },
+  'unknown-partition-table': { hit: '[    2.1]  xvda: unknown partition table', miss: ' xvda: xvda1' },
+  'failed-to-start-unit': {
+    hit: '[FAILED] Failed to start Load Kernel Modules.',
+    miss: 'Started Load Kernel Modules.',
+  },
+  'login-prompt': { hit: 'domu login: ', miss: 'Last login: Mon Nov 23 on hvc0' },
+  'root-mounted': {
+    hit: '[    5.1] VFS: Mounted root (ext4 filesystem) on device 202:1.',
+    miss: 'VFS: Cannot mount root',
+  },
+  'partition-line': {
+    hit: '[    2.110000]  xvda: xvda1',
+    miss: '[    2.1] blkfront: xvda: barrier or flush: disabled;',
+  },
+  'waiting-for-root': {
+    hit: 'Begin: Waiting for root file system ... ',
+    miss: 'Begin: Loading essential drivers ... done.',
+  },
+  'xenbus-device-with-no-driver': {
+    hit: '[    1.5] xenbus_probe_frontend: Device with no driver: device/vbd/51712',
+    miss: 'xenbus_probe_frontend: Device with no driver: device/console/0',
+  },
+  'panic-unable-to-mount-root': {
+    hit: '[    7.3] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    miss: 'VFS: Unable to mount root fs via NFS, trying floppy.',
+  },
+  'panic-init': {
+    hit: 'Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100',
+    miss: 'init: Attempted to reload configuration',
+  },
+  panic: { hit: 'Kernel panic - not syncing: Fatal exception', miss: 'kernel: panic_on_oops=0' },
+  'no-working-init': {
+    hit: 'No working init found.  Try passing init= option to kernel.',
+    miss: 'Run /sbin/init as init process',
+  },
+  'no-filesystem-could-mount-empty': {
+    hit: '[    7.2] No filesystem could mount root, tried: ',
+    miss: 'filesystem could mount root',
+  },
+  'no-filesystem-could-mount': {
+    hit: 'No filesystem could mount root, tried:  ext3 ext2 ext4 vfat',
+    miss: 'No filesystem could mount /boot',
+  },
+  'vfs-cannot-open-root': {
+    hit: '[    7.2] VFS: Cannot open root device "xvda1" or unknown-block(0,0): error -6',
+    miss: 'VFS: Opened root device xvda1',
+  },
+  'append-correct-root': {
+    hit: 'Please append a correct "root=" boot option; here are the available partitions:',
+    miss: 'root= boot option accepted',
+  },
+  'xenbus-timeout': { hit: 'XENBUS: Timeout connecting to devices!', miss: 'XENBUS: Device connected' },
+  'initramfs-unpacking-failed': {
+    hit: '[    0.9] Initramfs unpacking failed: invalid magic at start of compressed archive',
+    miss: 'Unpacking initramfs...',
+  },
+  'gave-up-waiting-for-root': {
+    hit: 'Gave up waiting for root file system device.  Common problems:',
+    miss: 'Waiting for root file system device',
+  },
+  'alert-root-does-not-exist': {
+    hit: 'ALERT!  /dev/xvda1 does not exist.  Dropping to a shell!',
+    miss: 'ALERT! battery low',
+  },
+  'failed-to-mount-root': {
+    hit: 'Failed to mount /dev/xvda1 as root file system.',
+    miss: 'Mounted /dev/xvda1 as root file system.',
+  },
+  'initramfs-shell-prompt': { hit: '(initramfs) ', miss: 'Loading (initramfs) modules' },
+  'mount-root-invalid-argument': {
+    hit: 'mount: mounting /dev/xvda1 on /root failed: Invalid argument',
+    miss: 'mount: mounting /dev/xvda1 on /root succeeded',
+  },
+  'root-fs-type-unknown': {
+    hit: 'Warning: Type of root file system is unknown, so skipping check.',
+    miss: 'Type of root file system is ext4',
+  },
+  'modules-dep-missing': {
+    hit: 'FATAL: Could not load /lib/modules/6.1.0-56-amd64/modules.dep: No such file or directory',
+    miss: 'Loaded /lib/modules/6.1.0-56-amd64/modules.dep',
+  },
+  'dracut-initqueue-timeout': {
+    hit: 'dracut-initqueue[312]: Warning: dracut-initqueue: timeout, still waiting for following initqueue hooks:',
+    miss: 'dracut-initqueue[312]: Scanning devices',
+  },
+  'dracut-shell-prompt': { hit: 'dracut:/# ', miss: 'dracut: FATAL: no root' },
+  'failed-to-mount-sysroot': { hit: '[FAILED] Failed to mount /sysroot.', miss: 'Mounted /sysroot.' },
+  'emergency-mode': {
+    hit: 'You are in emergency mode. After logging in, type "journalctl -xb"',
+    miss: 'Reached target Emergency Mode exit',
+  },
+  'give-root-password': { hit: 'Give root password for maintenance', miss: 'root password changed' },
+  'timed-out-waiting-for-device': {
+    hit: '[ TIME ] Timed out waiting for device /dev/xvdb1.',
+    miss: 'Found device /dev/xvdb1.',
+  },
+  'dependency-failed-local-fs': {
+    hit: '[DEPEND] Dependency failed for Local File Systems.',
+    miss: 'Reached target Local File Systems.',
+  },
+  'ext4-cannot-find-filesystem': {
+    hit: "EXT4-fs (xvda1): VFS: Can't find ext4 filesystem",
+    miss: 'EXT4-fs (xvda1): recovery complete',
+  },
+  'ext4-bad-geometry': {
+    hit: 'EXT4-fs (xvda1): bad geometry: block count 262144 exceeds size of device (131072 blocks)',
+    miss: 'EXT4-fs (xvda1): good geometry',
+  },
+  'xfs-metadata-crc': {
+    hit: 'XFS (xvda1): Metadata CRC error detected at xfs_agf_read_verify',
+    miss: 'XFS (xvda1): Ending clean mount',
+  },
+  'bad-magic-superblock': {
+    hit: 'Bad magic number in super-block while trying to open /dev/xvda1',
+    miss: 'Magic number fine',
+  },
+  'wrong-fs-type': {
+    hit: 'mount: /root: wrong fs type, bad option, bad superblock on /dev/xvda1, missing codepage',
+    miss: 'mount: /root: mounted',
+  },
+  'buffer-io-error': {
+    hit: 'Buffer I/O error on dev xvda1, logical block 0, async page read',
+    miss: 'I/O scheduler mq-deadline registered',
+  },
+};
+
+describe('every default rule', () => {
+  it('has a sample, and no sample names a rule that does not exist', () => {
+    expect(Object.keys(SAMPLES).sort()).toEqual(rules.map((r) => r.id).sort());
+  });
+
+  it.each(Object.entries(SAMPLES))('%s matches its sample and not its near miss', (id, { hit, miss }) => {
+    const rule = rules.find((r) => r.id === id) as ConsoleRule;
+    if (rule.partial) {
+      expect(
+        new ConsoleMatcher(rules).feed(hit, 0).map((m) => m.ruleId),
+        'partial line',
+      ).toContain(id);
+    }
+    if (rule.severity === 'benign') {
+      // A benign line produces no match at all, and no later rule sees it.
+      expect(new ConsoleMatcher(rules).feed(`${hit}\n`, 0)).toEqual([]);
+      expect(rule.pattern.test(hit)).toBe(true);
+    } else {
+      expect(first(hit)).toBe(id);
+    }
+    expect(rule.pattern.test(miss), `near miss: ${miss}`).toBe(false);
+  });
+});
+
+describe('matcher', () => {
+  it('benign lines are never failures: "Failed to start" stays quiet while "Failed to mount /sysroot" counts', () => {
+    const m = new ConsoleMatcher(rules);
+    expect(m.feed('[FAILED] Failed to start Network Time Synchronization.\n', 1)).toEqual([]);
+  });
+
+  it('distinguishes an empty "tried:" list (no fs drivers: UVKE) from a non-empty one (DIDF)', () => {
+    expect(new ConsoleMatcher(rules).feed('No filesystem could mount root, tried: \n', 0)[0]).toMatchObject({
+      fault: 'UVKE',
+    });
+    expect(
+      new ConsoleMatcher(rules).feed('No filesystem could mount root, tried:  ext4\n', 0)[0],
+    ).toMatchObject({ fault: 'DIDF' });
+  });
+
+  it('matches prompts without a newline once, across chunk boundaries', () => {
+    const m = new ConsoleMatcher(rules);
+    expect(m.feed('\nBusyBox v1.35.0 built-in shell (ash)\n(initr', 1)).toEqual([]);
+    expect(m.feed('amfs) ', 2).map((x) => x.ruleId)).toEqual(['initramfs-shell-prompt']);
+    expect(m.feed('\n', 3)).toEqual([]); // completing the line does not count it twice
+  });
+
+  it('captures named groups', () => {
+    const [match] = new ConsoleMatcher(rules).feed(
+      'ALERT!  /dev/xvda1 does not exist.  Dropping to a shell!\n',
+      64_100,
+    );
+    expect(match).toMatchObject({
+      ruleId: 'alert-root-does-not-exist',
+      captures: { device: '/dev/xvda1' },
+      at: 64_100,
+    });
+  });
+
+  it('treats console output as hostile: escapes and control bytes removed, lines capped, tail bounded', () => {
+    const m = new ConsoleMatcher(rules, { maxLineLength: 4096, tailBytes: 8192 });
+    const evil = '\u001b[31m\u001b]0;pwned\u0007Kernel panic - not syncing: \u0000boom\u001b[0m\r\n';
+    const [match] = m.feed(evil, 5);
+    expect(match).toMatchObject({ ruleId: 'panic', line: 'Kernel panic - not syncing: boom' });
+    const huge = `${'A'.repeat(1_000_000)} login: `;
+    expect(m.feed(huge, 6)).toEqual([]); // cut at 4096 characters, so the prompt at the end is not reached
+    m.feed('\n', 7);
+    expect(m.tail().length).toBeLessThanOrEqual(8192);
+    expect(sanitiseConsole('a\u0007b\u009bc\u001b[2Jd')).toBe('abd');
+  });
+
+  it('decodes UTF-8 split across chunks and survives invalid bytes', () => {
+    const m = new ConsoleMatcher(rules);
+    const bytes = Buffer.from('Gave up waiting for root device — ünicode\n', 'utf8');
+    expect(m.feed(bytes.subarray(0, 38), 0)).toEqual([]);
+    expect(m.feed(bytes.subarray(38), 1).map((x) => x.ruleId)).toEqual(['gave-up-waiting-for-root']);
+    expect(m.feed(Buffer.from([0xff, 0xfe, 0x0a]), 2)).toEqual([]);
+  });
+});
+
+describe('user rules', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-rules-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('add, replace by id and disable', async () => {
+    const user = path.join(dir, 'ok');
+    await rm(user, { recursive: true, force: true });
+    await import('node:fs/promises').then((fs) => fs.mkdir(user));
+    await writeFile(
+      path.join(user, '10-site.yaml'),
+      [
+        'version: 1',
+        'disable: [failed-to-start-unit]',
+        'rules:',
+        '  - id: site-raid-missing',
+        '    severity: fatal',
+        '    category: BACKING_STORE',
+        '    fault: UVDE',
+        "    match: 'md0: not enough operational mirrors'",
+        '  - id: panic',
+        '    severity: evidence',
+        '    category: OTHER',
+        "    match: 'Kernel panic - not syncing: (?<why>.*)'",
+      ].join('\n'),
+    );
+    const set = await loadRules({ userDir: user });
+    expect(set.files).toHaveLength(2);
+    const m = new ConsoleMatcher(set.rules);
+    expect(m.feed('md0: not enough operational mirrors\n', 0)[0]).toMatchObject({
+      ruleId: 'site-raid-missing',
+      fault: 'UVDE',
+    });
+    expect(m.feed('Kernel panic - not syncing: Fatal exception\n', 0)[0]).toMatchObject({
+      ruleId: 'panic',
+      severity: 'evidence',
+    });
+    expect(m.feed('[FAILED] Failed to mount /sysroot.\n', 0)[0]?.ruleId).toBe('failed-to-mount-sysroot');
+    expect(set.rules.some((r) => r.id === 'failed-to-start-unit')).toBe(false);
+  });
+
+  it.each([
+    ['version: 2\nrules: []\n', 'bad.yaml:1:10: version must be 1'],
+    [
+      'version: 1\nrules:\n  - id: x\n    severity: loud\n    category: OTHER\n    match: a\n',
+      'bad.yaml:4:15: severity must be one of',
+    ],
+    [
+      'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: "(a+)+$"\n',
+      'bad.yaml:6:12: match has a nested quantifier',
+    ],
+    [
+      'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: "(unclosed"\n',
+      'bad.yaml:6:12: match is not a valid regular expression',
+    ],
+    [
+      'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: a\n    colour: red\n',
+      'bad.yaml:7:5: unknown key "colour"',
+    ],
+    ['version: 1\nrules: [\n', 'bad.yaml:'],
+    ['version: 1\nrules:\n  - id: Bad Id\n', 'bad.yaml:3:9: id must be'],
+  ])('rejects %j with file:line:col', (text, message) => {
+    expect(() => parseRules(text, 'bad.yaml')).toThrow(message);
+    expect(() => parseRules(text, 'bad.yaml')).toThrow(expect.objectContaining({ code: 'ERR_RULES' }));
+  });
+
+  it('a missing rules directory or an unknown disabled id is a clear error', async () => {
+    await expect(loadRules({ userDir: path.join(dir, 'nope') })).rejects.toMatchObject({ code: 'ERR_RULES' });
+    const bad = path.join(dir, 'bad');
+    await import('node:fs/promises').then((fs) => fs.mkdir(bad));
+    await writeFile(path.join(bad, 'x.yml'), 'version: 1\ndisable: [no-such-rule]\n');
+    await expect(loadRules({ userDir: bad })).rejects.toThrow('disable names unknown rule ids: no-such-rule');
+  });
+});
