@@ -17,8 +17,8 @@ export interface MatcherOptions {
 }
 
 // CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and other two-byte escapes.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: removing escape sequences is the point
 const ESCAPES =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing escape sequences is the point
   /\u001b\[[0-?]*[ -\/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?|\u001b[@-_]|\u009b[0-?]*[ -\/]*[@-~]/g;
 // Control characters other than tab and newline (carriage returns are handled before this).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
