@@ -17,3 +17,11 @@ export type {
   FilesystemInfo,
   PartitionInfo,
 } from './disk/inspector.js';
+export { inspectConfig, testVm } from './api.js';
+export type { InspectReport, TestVmOptions } from './api.js';
+export type { BootTestReport, BootVerdict, Phase, TryReport } from './engine/boot-test.js';
+export type { Cause, CauseCode, Evidence } from './analysis/evidence.js';
+export { parseXlConfig, readXlConfig } from './xl/config.js';
+export type { XlConfig, XlDisk } from './xl/config.js';
+export { loadRules } from './analysis/console/rules.js';
+export { checkKernelSuitability } from './analysis/kernel/kernel-suitability.js';

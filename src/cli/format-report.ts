@@ -1,5 +1,6 @@
 /** Text rendering of boot-test and preflight reports, after the paper's Fig. 6 and 7. */
 import { type Cause, confidenceLabel } from '../analysis/evidence.js';
+import type { InspectReport } from '../api.js';
 import type { BootTestReport, TryReport } from '../engine/boot-test.js';
 import type { DiskReport } from '../monitor/virtual-disk-information-inspector.js';
 
@@ -98,5 +99,33 @@ export function formatBootReport(r: BootTestReport): string {
   else if (last?.destroyed) lines.push(`Test VM destroyed (domid ${last.domid})`);
   const th = r.tries.find((t) => t.times.hardwareCreationMs !== undefined)?.times.hardwareCreationMs;
   if (th !== undefined) lines.push(`Virtual Hardware Creation Time : ${s(th)}`);
+  return lines.join('\n');
+}
+
+export function formatInspectReport(r: InspectReport): string {
+  const lines: string[] = [];
+  const { spec } = r;
+  lines.push(`${r.vm.configPath}: ${r.verdict === 'OK' ? 'OK (no fault predicted)' : 'FAULT PREDICTED'}`);
+  lines.push(
+    `  VM ${spec.name}: kernel ${spec.kernel ?? spec.bootloader ?? '?'}, ramdisk ${spec.ramdisk ?? 'none'}, root ${spec.rootDevice ?? '?'}`,
+  );
+  if (spec.disks.length === 0) lines.push('  no disk configured');
+  lines.push(...formatDiskReports(r.preflight.disks).map((l) => `  ${l}`));
+  const k = r.preflight.kernel;
+  if (k)
+    lines.push(
+      `  kernel: ${k.verdict}${k.problems.length ? ` (${k.problems.map((p) => p.code).join(', ')})` : ''}`,
+    );
+  const predicted = r.causes.filter((c) => c.confidence >= 0.5);
+  const minor = r.causes.filter((c) => c.confidence < 0.5);
+  if (predicted.length) {
+    lines.push('Predicted cause:');
+    for (const c of predicted) lines.push(...formatCause(c, '  '));
+  }
+  if (minor.length) {
+    lines.push('Also noticed:');
+    for (const c of minor) lines.push(...formatCause(c, '  '));
+  }
+  lines.push(`  (preflight took ${r.preflight.elapsedMs.toFixed(1)} ms)`);
   return lines.join('\n');
 }

@@ -1,4 +1,6 @@
 /** What the engine needs to know about the VM under test, from its xl config. */
+import path from 'node:path';
+import type { XlConfig } from '../xl/config.js';
 
 export interface VmDisk {
   /** Guest device name, e.g. xvda. */
@@ -33,4 +35,27 @@ export function expectsRootDisk(spec: VmSpec): boolean {
   return (
     /^\/dev\/(xvd|hd|sd|vd)[a-z]/.test(spec.rootDevice) || /^(UUID|LABEL|PARTUUID)=/.test(spec.rootDevice)
   );
+}
+
+/** The engine's view of an xl config. */
+export function vmSpecFromXlConfig(config: XlConfig): VmSpec {
+  const commented = config.commentedOutKeys.find((k) => k.key === 'disk');
+  const spec: VmSpec = {
+    configPath: config.file,
+    name: config.name ?? path.basename(config.file).replace(/\.(cfg|conf|xl)$/, ''),
+    disks: config.disks.map((d) => ({
+      vdev: d.vdev ?? `disk${d.index}`,
+      ...(d.device !== undefined ? { device: d.device } : {}),
+      ...(d.target !== undefined ? { target: d.target } : {}),
+      ...(d.format !== undefined ? { format: d.format } : {}),
+      ...(d.access !== undefined ? { access: d.access } : {}),
+      spec: d.spec,
+    })),
+  };
+  for (const key of ['type', 'kernel', 'ramdisk', 'bootloader', 'rootDevice'] as const) {
+    const value = config[key];
+    if (value !== undefined) spec[key] = value;
+  }
+  if (commented) spec.commentedOutDisk = { line: commented.line, text: commented.text };
+  return spec;
 }

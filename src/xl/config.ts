@@ -1,0 +1,407 @@
+/**
+ * xl domain configuration files (xl.cfg(5)): `key = value` settings separated
+ * by newlines or ';', values that are strings ('...' or "..."), numbers or
+ * [lists], '#' comments, and `+=` appends. Then a typed view of what the
+ * boot test needs: kernel, ramdisk, root, and disks in both spec forms
+ * (docs/misc/xl-disk-configuration.txt).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { VmbootfailError } from '../errors.js';
+
+export type XlValue = string | number | XlValue[];
+
+export interface XlSetting {
+  key: string;
+  value: XlValue;
+  line: number;
+}
+
+export interface XlDisk {
+  /** Backing file or device; absent for an empty cdrom. */
+  target?: string;
+  format?: string;
+  /** Guest device name: xvda, hdc, sdb1 ... */
+  vdev?: string;
+  /** Xen device number (xenstore device/vbd/<device>), when vdev decodes. */
+  device?: number;
+  access?: string;
+  devtype?: string;
+  backendtype?: string;
+  script?: string;
+  /** The spec as written. */
+  spec: string;
+  index: number;
+}
+
+export interface XlConfig {
+  file: string;
+  settings: Map<string, XlSetting>;
+  name?: string;
+  type?: string;
+  kernel?: string;
+  ramdisk?: string;
+  bootloader?: string;
+  /** The root device the kernel is told to mount (root=, or root= inside extra/cmdline). */
+  rootDevice?: string;
+  extra?: string;
+  memory?: number;
+  disks: XlDisk[];
+  /** Keys that appear only inside comments (a commented-out `disk = ...`), with line and text. */
+  commentedOutKeys: { key: string; line: number; text: string }[];
+}
+
+export class XlConfigError extends VmbootfailError {
+  constructor(file: string, line: number, col: number, message: string) {
+    super(`${file}:${line}:${col}: ${message}`, { code: 'ERR_XL_CONFIG', path: file });
+    this.name = 'XlConfigError';
+  }
+}
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** A small tokenizer-parser over the whole text, tracking line and column. */
+class Parser {
+  #i = 0;
+  #line = 1;
+  #col = 1;
+  readonly comments: { line: number; text: string }[] = [];
+
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {}
+
+  fail(message: string, at: { line: number; col: number } = { line: this.#line, col: this.#col }): never {
+    throw new XlConfigError(this.file, at.line, at.col, message);
+  }
+
+  #peek(): string | undefined {
+    return this.text[this.#i];
+  }
+
+  #next(): string {
+    const c = this.text[this.#i++] as string;
+    if (c === '\n') {
+      this.#line++;
+      this.#col = 1;
+    } else {
+      this.#col++;
+    }
+    return c;
+  }
+
+  /** Skips blanks and comments; newlines too when `newlines`. */
+  #skip(newlines: boolean): void {
+    for (;;) {
+      const c = this.#peek();
+      if (c === ' ' || c === '\t' || c === '\r' || (newlines && c === '\n')) this.#next();
+      else if (c === '#') {
+        const line = this.#line;
+        let text = '';
+        while (this.#peek() !== undefined && this.#peek() !== '\n') text += this.#next();
+        this.comments.push({ line, text });
+      } else return;
+    }
+  }
+
+  parse(): XlSetting[] {
+    const settings: XlSetting[] = [];
+    for (;;) {
+      this.#skip(true);
+      if (this.#peek() === ';') {
+        this.#next();
+        continue;
+      }
+      if (this.#peek() === undefined) return settings;
+      const line = this.#line;
+      const key = this.#identifier();
+      this.#skip(false);
+      let append = false;
+      if (this.#peek() === '+') {
+        this.#next();
+        append = true;
+      }
+      if (this.#peek() !== '=') this.fail(`expected "=" after ${key}`);
+      this.#next();
+      this.#skip(false);
+      const value = this.#value();
+      settings.push({ key, value: append ? ['+=', value] : value, line });
+      this.#skip(false);
+      const end = this.#peek();
+      if (end !== undefined && end !== '\n' && end !== ';')
+        this.fail(`unexpected ${JSON.stringify(end)} after the value of ${key}`);
+    }
+  }
+
+  #identifier(): string {
+    let id = '';
+    while (/[A-Za-z0-9_]/.test(this.#peek() ?? '')) id += this.#next();
+    if (!id || !/^[A-Za-z_]/.test(id))
+      this.fail(`expected a setting name, found ${JSON.stringify(this.#peek() ?? 'end of file')}`);
+    return id;
+  }
+
+  #value(): XlValue {
+    const c = this.#peek();
+    if (c === '"' || c === "'") return this.#string();
+    if (c === '[') return this.#list();
+    if (c !== undefined && /[0-9-]/.test(c)) return this.#number();
+    return this.fail(
+      c === undefined || c === '\n'
+        ? 'missing value'
+        : `unexpected ${JSON.stringify(c)}: values are strings, numbers or [lists]`,
+    );
+  }
+
+  #string(): string {
+    const start = { line: this.#line, col: this.#col };
+    const quote = this.#next();
+    let s = '';
+    for (;;) {
+      const c = this.#peek();
+      if (c === undefined || c === '\n') this.fail('unterminated string', start);
+      this.#next();
+      if (c === quote) return s;
+      if (c === '\\' && quote === '"') {
+        const e = this.#next();
+        s += e === 'n' ? '\n' : e === 't' ? '\t' : e;
+      } else {
+        s += c;
+      }
+    }
+  }
+
+  #number(): number {
+    const start = { line: this.#line, col: this.#col };
+    let raw = '';
+    while (/[0-9a-fA-Fx-]/.test(this.#peek() ?? '')) raw += this.#next();
+    const n = /^-?0x[0-9a-f]+$/i.test(raw)
+      ? Number.parseInt(raw, 16)
+      : /^-?\d+$/.test(raw)
+        ? Number(raw)
+        : Number.NaN;
+    if (Number.isNaN(n)) this.fail(`not a number: ${raw}`, start);
+    return n;
+  }
+
+  #list(): XlValue[] {
+    this.#next();
+    const items: XlValue[] = [];
+    for (;;) {
+      this.#skip(true);
+      if (this.#peek() === ']') {
+        this.#next();
+        return items;
+      }
+      if (this.#peek() === undefined) this.fail('unterminated list: missing "]"');
+      items.push(this.#value());
+      this.#skip(true);
+      const c = this.#peek();
+      if (c === ',') this.#next();
+      else if (c !== ']')
+        this.fail(`expected "," or "]" in a list, found ${JSON.stringify(c ?? 'end of file')}`);
+    }
+  }
+}
+
+const FORMATS = new Set(['raw', 'qcow', 'qcow2', 'vhd', 'qed', 'empty']);
+const ACCESS = new Set(['r', 'ro', 'w', 'rw', 'w!', 'rw!']);
+const DISK_KEYS = new Set([
+  'target',
+  'format',
+  'vdev',
+  'access',
+  'devtype',
+  'backendtype',
+  'backend',
+  'script',
+  'specification',
+]);
+const FLAGS = new Set(['cdrom', 'direct-io-safe', 'discard', 'no-discard', 'trusted', 'untrusted', 'colo']);
+
+/** The deprecated `<prefix>:<target>` forms: phy:, file:, tap:aio:, tap2:aio:, aio:, qcow2: ... */
+function splitPrefix(target: string): { target: string; format?: string; backendtype?: string } {
+  const m = /^(phy|file|tap2?:aio|tap2?:tapdisk|aio|raw|qcow2?|vhd|qed):(.*)$/.exec(target);
+  if (!m) return { target };
+  const prefix = m[1] as string;
+  const rest = m[2] as string;
+  if (prefix === 'phy') return { target: rest, format: 'raw', backendtype: 'phy' };
+  if (prefix === 'file' || prefix.endsWith('aio') || prefix.endsWith('tapdisk'))
+    return { target: rest, format: 'raw' };
+  return { target: rest, format: prefix };
+}
+
+/** Parses one disk spec, either positional (`phy:/dev/loop6,xvda,w`) or key=value. */
+export function parseDiskSpec(spec: string, index: number): XlDisk {
+  const disk: XlDisk = { spec, index };
+  const tokens = spec.split(',');
+  const positional: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const token = (tokens[i] as string).trim();
+    if (token.startsWith('target=')) {
+      // target= is last and may itself contain commas.
+      disk.target = [token.slice('target='.length), ...tokens.slice(i + 1)].join(',');
+      break;
+    }
+    const eq = token.indexOf('=');
+    if (eq > 0 && DISK_KEYS.has(token.slice(0, eq))) {
+      const key = token.slice(0, eq);
+      const value = token.slice(eq + 1);
+      if (key === 'backend') continue;
+      if (key === 'specification') continue;
+      (disk as unknown as Record<string, string>)[key] = value;
+    } else if (FLAGS.has(token)) {
+      if (token === 'cdrom') disk.devtype = 'cdrom';
+    } else {
+      positional.push(token);
+    }
+  }
+  // Positional slots: target, format, vdev, access. An empty field keeps the slot's
+  // default; in the deprecated form the format slot is absent, so a non-format there is the vdev.
+  let slot = 0;
+  for (const token of positional) {
+    if (slot === 0) {
+      if (token !== '') Object.assign(disk, splitPrefix(token), disk.format ? { format: disk.format } : {});
+      slot = 1;
+    } else if (slot === 1 && (token === '' || FORMATS.has(token))) {
+      if (token !== '') disk.format = token;
+      slot = 2;
+    } else if (slot <= 2) {
+      const [vdev, devtype] = token.split(':');
+      if (vdev) disk.vdev = vdev;
+      if (devtype) disk.devtype = devtype;
+      slot = 3;
+    } else if (slot === 3) {
+      if (ACCESS.has(token)) disk.access = token;
+      slot = 4;
+    }
+  }
+  if (disk.vdev) {
+    const device = vdevToDevice(disk.vdev);
+    if (device !== undefined) disk.device = device;
+  }
+  return disk;
+}
+
+function diskIndex(letters: string): number {
+  let n = 0;
+  for (const ch of letters) n = n * 26 + (ch.charCodeAt(0) - 96);
+  return n - 1;
+}
+
+/** Xen's virtual device number for a vdev name (docs/misc/vbd-interface.txt). */
+export function vdevToDevice(vdev: string): number | undefined {
+  let m = /^xvd([a-z]+)(\d*)$/.exec(vdev);
+  if (m) {
+    const disk = diskIndex(m[1] as string);
+    const part = m[2] ? Number(m[2]) : 0;
+    if (disk < 16 && part < 16) return (202 << 8) | (disk << 4) | part;
+    if (part < 256) return (1 << 28) | (disk << 8) | part;
+    return undefined;
+  }
+  m = /^d(\d+)(?:p(\d+))?$/.exec(vdev);
+  if (m) {
+    const disk = Number(m[1]);
+    const part = m[2] ? Number(m[2]) : 0;
+    return disk < 16 && part < 16 ? (202 << 8) | (disk << 4) | part : (1 << 28) | (disk << 8) | part;
+  }
+  m = /^hd([a-d])(\d*)$/.exec(vdev);
+  if (m) {
+    const disk = diskIndex(m[1] as string);
+    const part = m[2] ? Number(m[2]) : 0;
+    const major = disk < 2 ? 3 : 22;
+    return (major << 8) | ((disk % 2) * 64 + part);
+  }
+  m = /^sd([a-p])(\d*)$/.exec(vdev);
+  if (m) return (8 << 8) | (diskIndex(m[1] as string) << 4) | (m[2] ? Number(m[2]) : 0);
+  return undefined;
+}
+
+function asString(setting: XlSetting | undefined, file: string): string | undefined {
+  if (!setting) return undefined;
+  if (typeof setting.value !== 'string')
+    throw new XlConfigError(file, setting.line, 1, `${setting.key} must be a string`);
+  return setting.value;
+}
+
+function rootFromCmdline(cmdline: string | undefined): string | undefined {
+  return cmdline?.match(/(?:^|\s)root=(\S+)/)?.[1];
+}
+
+export function parseXlConfig(text: string, file = '<config>'): XlConfig {
+  if (text.includes('\0')) throw new XlConfigError(file, 1, 1, 'not a text file (contains NUL bytes)');
+  const parser = new Parser(text, file);
+  const list = parser.parse();
+  const settings = new Map<string, XlSetting>();
+  for (const s of list) {
+    const prev = settings.get(s.key);
+    if (Array.isArray(s.value) && s.value[0] === '+=') {
+      const add = s.value[1] as XlValue;
+      const base = prev ? (Array.isArray(prev.value) ? prev.value : [prev.value]) : [];
+      settings.set(s.key, {
+        key: s.key,
+        value: [...base, ...(Array.isArray(add) ? add : [add])],
+        line: s.line,
+      });
+    } else {
+      settings.set(s.key, s);
+    }
+  }
+  const diskSetting = settings.get('disk');
+  let disks: XlDisk[] = [];
+  if (diskSetting) {
+    const specs = Array.isArray(diskSetting.value) ? diskSetting.value : [diskSetting.value];
+    disks = specs.map((spec, i) => {
+      if (typeof spec !== 'string')
+        throw new XlConfigError(file, diskSetting.line, 1, 'each disk must be a string spec');
+      return parseDiskSpec(spec, i);
+    });
+  }
+  const extra = asString(settings.get('extra'), file) ?? asString(settings.get('cmdline'), file);
+  const root = asString(settings.get('root'), file);
+  const commentedOutKeys = parser.comments.flatMap((c) => {
+    const m = /^#+\s*([A-Za-z_][A-Za-z0-9_]*)\s*\+?=/.exec(c.text);
+    return m && !settings.has(m[1] as string) ? [{ key: m[1] as string, line: c.line, text: c.text }] : [];
+  });
+  const memory = settings.get('memory')?.value;
+  const config: XlConfig = { file, settings, disks, commentedOutKeys };
+  const assign = (key: keyof XlConfig, value: unknown) => {
+    if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
+  };
+  assign('name', asString(settings.get('name'), file));
+  assign('type', asString(settings.get('type'), file));
+  assign('kernel', asString(settings.get('kernel'), file));
+  assign('ramdisk', asString(settings.get('ramdisk'), file));
+  assign('bootloader', asString(settings.get('bootloader'), file));
+  assign('extra', extra);
+  assign('rootDevice', rootFromCmdline(root ? `root=${root}` : undefined) ?? rootFromCmdline(extra));
+  assign('memory', typeof memory === 'number' ? memory : undefined);
+  return config;
+}
+
+/** Reads and parses a config file, with precise errors for missing, directory, empty and oversized files. */
+export async function readXlConfig(path: string): Promise<XlConfig> {
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new VmbootfailError(
+      code === 'ENOENT' ? `${path} does not exist` : `${path}: ${(error as Error).message}`,
+      {
+        code: 'ERR_XL_CONFIG',
+        path,
+        cause: error,
+      },
+    );
+  }
+  if (info.isDirectory())
+    throw new VmbootfailError(`${path} is a directory, not an xl config`, { code: 'ERR_XL_CONFIG', path });
+  if (info.size === 0) throw new VmbootfailError(`${path} is empty`, { code: 'ERR_XL_CONFIG', path });
+  if (info.size > MAX_CONFIG_BYTES)
+    throw new VmbootfailError(`${path} is larger than 1 MiB: not an xl config`, {
+      code: 'ERR_XL_CONFIG',
+      path,
+    });
+  return parseXlConfig(await readFile(path, 'utf8'), path);
+}
