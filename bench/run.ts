@@ -6,7 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { freeLoopDevice } from '../test/support/loop-devices.js';
 import { benchDisk } from './disk.js';
+import { benchLatency } from './latency.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '50' } } });
 const runs = Number.parseInt(values.runs ?? '50', 10);
@@ -16,6 +18,7 @@ try {
     `# vmbootfail benchmark (${os.cpus().length} cores, node ${process.version}, ${runs} runs each)\n`,
   );
   process.stdout.write(`${await benchDisk(dir, runs)}\n`);
+  process.stdout.write(`${await benchLatency(dir, freeLoopDevice().device)}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -20,8 +20,6 @@ export interface DetectorContext {
   quietReadsMs?: number;
   /** How long after `xl create` a domain may show no VBD at all. Default 1000. */
   noVbdGraceMs?: number;
-  /** How long a frontend may sit in Initialising while its backend waits before it is noted. Default 5000. */
-  frontendStuckMs?: number;
 }
 
 export type BootDecision =
@@ -43,7 +41,7 @@ export class VmBootFailDetector {
     private readonly vcr: VcrMonitor,
     private readonly console: VmConsoleMonitor,
   ) {
-    this.#ctx = { quietReadsMs: 3000, noVbdGraceMs: 1000, frontendStuckMs: 5000, ...ctx };
+    this.#ctx = { quietReadsMs: 3000, noVbdGraceMs: 1000, ...ctx };
   }
 
   get firstEvidenceAt(): number | undefined {
@@ -177,20 +175,6 @@ export class VmBootFailDetector {
         });
         return this.#fail(now, 'the guest stopped reading a damaged disk');
       }
-    }
-    const waitingSince = Math.max(v.frontendStateAt ?? 0, v.backendStateAt ?? 0);
-    if (
-      v.frontendState === XenbusState.Initialising &&
-      v.backendState === XenbusState.InitWait &&
-      now - waitingSince >= this.#ctx.frontendStuckMs
-    ) {
-      // Not decisive alone (a slow guest looks the same for a while); the console or a crash decides.
-      this.#note(`front1:${v.device}`, {
-        source: 'xenstore',
-        at: now,
-        detail: `VBD ${v.device}: the backend waits but the guest's block frontend has not started for ${now - waitingSince} ms`,
-        value: 'frontend state 1, backend state 2',
-      });
     }
     return undefined;
   }
