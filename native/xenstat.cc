@@ -77,6 +77,7 @@ struct Domain {
   std::vector<Vbd> vbds;
 };
 struct Snapshot {
+  std::string printed;  // what libxenstat wrote to stderr during the sample
   unsigned long long tot_mem = 0, free_mem = 0;
   unsigned num_cpus = 0;
   std::vector<Domain> domains;
@@ -142,7 +143,11 @@ Failure TakeSnapshot(unsigned flags, Snapshot& out) {
       return f;
     }
   }
+  // get_node prints "Found interface vbd-N-D but domain N does not exist" for
+  // every orphaned backend, on every sample: keep it off the user's terminal.
+  StderrCapture capture;
   xenstat_node* node = api->xenstat_get_node(g_handle, flags);
+  out.printed = capture.Finish();
   if (!node) {
     int err = errno;
     api->xenstat_uninit(g_handle);  // a dead xenstored leaves the handle unusable
@@ -237,6 +242,7 @@ Napi::Value SnapshotToJs(Napi::Env env, Snapshot& s) {
     domains.Set(i, o);
   }
   node.Set("domains", domains);
+  node.Set("libraryOutput", s.printed);
   return node;
 }
 

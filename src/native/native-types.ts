@@ -51,6 +51,8 @@ export interface NativeDomain {
 }
 
 export interface NativeNodeSnapshot {
+  /** What libxenstat printed to stderr during the sample (captured, never shown). */
+  libraryOutput: string;
   totalMemory: number;
   freeMemory: number;
   cpus: number;

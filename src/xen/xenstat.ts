@@ -39,6 +39,8 @@ export interface DomainStats {
 }
 
 export interface NodeSnapshot {
+  /** Lines libxenstat printed during the sample (e.g. backends of vanished domains); captured, not printed. */
+  libraryMessages: string[];
   totalMemoryBytes: number;
   freeMemoryBytes: number;
   cpus: number;
@@ -85,7 +87,8 @@ function toDomain(d: NativeDomain): DomainStats {
     maxMemoryBytes: d.maxMemory,
     cpuNs: d.cpuNs,
     vcpus: d.vcpus,
-    vbds: d.vbds.map(toVbd),
+    // libxenstat lists VBDs in sysfs directory order; callers want device order.
+    vbds: d.vbds.map(toVbd).sort((a, b) => a.device - b.device),
   };
 }
 
@@ -106,11 +109,15 @@ export class XenStat {
       lib: 'xenstat',
       op: 'xenstat_get_node',
     });
+    // libxenstat 4.17 can list a domain twice past 256 domains when one has no name.
+    const seen = new Set<number>();
+    const domains = raw.domains.filter((d) => !seen.has(d.id) && seen.add(d.id));
     return {
+      libraryMessages: raw.libraryOutput ? raw.libraryOutput.split(';').filter(Boolean) : [],
       totalMemoryBytes: raw.totalMemory,
       freeMemoryBytes: raw.freeMemory,
       cpus: raw.cpus,
-      domains: raw.domains.map(toDomain),
+      domains: domains.map(toDomain),
       takenAt: performance.now(),
     };
   }
