@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { freeLoopDevice } from '../test/support/loop-devices.js';
 import { benchDisk } from './disk.js';
 import { benchLatency } from './latency.js';
+import { benchXenstat, benchXenstore } from './xen.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '50' } } });
 const runs = Number.parseInt(values.runs ?? '50', 10);
@@ -18,6 +19,8 @@ try {
     `# vmbootfail benchmark (${os.cpus().length} cores, node ${process.version}, ${runs} runs each)\n`,
   );
   process.stdout.write(`${await benchDisk(dir, runs)}\n`);
+  process.stdout.write(`${await benchXenstore(runs)}\n`);
+  process.stdout.write(`${await benchXenstat(dir, runs)}\n`);
   process.stdout.write(`${await benchLatency(dir, freeLoopDevice().device)}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });
