@@ -121,6 +121,34 @@ describe('environments', () => {
     expect(await w.terminate()).toBe(1);
   });
 
+  it('40 workers terminated while results are settling: no fatal error (crashed 3/3 before the fix)', () => {
+    // In a child process, so a native abort fails this test instead of the runner.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const code = \`
+        const addon = require('bindings')({ bindings: 'vmbootfail', module_root: process.cwd() });
+        class E extends Error { constructor(m, d) { super(m); Object.assign(this, d); } }
+        addon.setErrorClass(E);
+        setInterval(() => { for (let i = 0; i < 20; i++) {
+          addon.partedProbe('/dev/null').catch(() => {});
+          addon.xenstatSnapshot(true).catch(() => {});
+          addon.loopProbe('/nonexistent').catch(() => {});
+        } }, 1);
+      \`;
+      (async () => {
+        for (let i = 0; i < 40; i++) {
+          const w = new Worker(code, { eval: true });
+          await new Promise((r) => setTimeout(r, 5 + (i * 7) % 40));
+          await w.terminate();
+        }
+        console.log('survived');
+      })();
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).not.toContain('FATAL');
+    expect(r.stdout.trim()).toBe('survived');
+  }, 70_000);
+
   it('a process that only loads the addon exits at once (idle library threads hold nothing open)', () => {
     const r = spawnSync(
       process.execPath,
