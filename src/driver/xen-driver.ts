@@ -116,6 +116,13 @@ export class XenDriver implements BootDriver {
       watched.push(path);
     };
 
+    // xenconsoled appends to the guest log across boots: this boot starts at its current end.
+    const consoleLog = `${this.#options.consoleLogDir}/guest-${name}.log`;
+    const consoleStart = stat(consoleLog).then(
+      (s) => s.size,
+      () => 0,
+    );
+
     const attach = async (id: number) => {
       if (domid !== undefined || stopped) return;
       domid = id;
@@ -124,7 +131,11 @@ export class XenDriver implements BootDriver {
       await watch(`/local/domain/0/backend/vbd/${id}`);
       await watch(`/local/domain/${id}/console/tty`);
       await watch('@releaseDomain');
-      cleanups.push(this.#followConsole(id, name, now, emit));
+      // Nodes written before the watches existed (libxl sets devices up before
+      // `xl create` returns) are read once; the watches report what changes after.
+      await this.#scan(`/local/domain/${id}/device`, now, emit);
+      await this.#scan(`/local/domain/0/backend/vbd/${id}`, now, emit);
+      cleanups.push(this.#followConsole(id, consoleLog, await consoleStart, now, emit));
       cleanups.push(this.#pollStats(id, now, emit));
     };
 
@@ -176,6 +187,19 @@ export class XenDriver implements BootDriver {
     };
   }
 
+  /** Emits every node below `path` as an xs signal (depth-limited: VBD nodes sit 3 levels down). */
+  async #scan(path: string, now: () => number, emit: (s: Signal) => void, depth = 0): Promise<void> {
+    if (depth > 4) return;
+    const children = await this.#store.directory(path).catch(() => null);
+    if (!children) return;
+    for (const child of children) {
+      const childPath = `${path}/${child}`;
+      const value = await this.#store.read(childPath).catch(() => null);
+      if (value !== null) emit({ at: now(), source: 'xs', path: childPath, value });
+      await this.#scan(childPath, now, emit, depth + 1);
+    }
+  }
+
   async #lookForDomain(name: string): Promise<number | undefined> {
     return this.findDomainByName(name).catch(() => undefined);
   }
@@ -225,23 +249,23 @@ export class XenDriver implements BootDriver {
    */
   #followConsole(
     domid: number,
-    name: string,
+    log: string,
+    logStart: number,
     now: () => number,
     emit: (s: Signal) => void,
   ): () => Promise<void> {
     let stopped = false;
-    const log = `${this.#options.consoleLogDir}/guest-${name}.log`;
     const done = (async () => {
-      const logStart = await stat(log).then(
-        (s) => s.size,
-        () => undefined,
+      const hasLog = await stat(log).then(
+        () => true,
+        () => false,
       );
-      const path =
-        logStart !== undefined ? log : await this.#store.read(`/local/domain/${domid}/console/tty`);
+      const path = hasLog ? log : await this.#store.read(`/local/domain/${domid}/console/tty`);
       if (!path) return;
       const handle = await open(path, 'r').catch(() => undefined);
       if (!handle) return;
-      let position = logStart ?? null;
+      // A log file is read from where this boot began; a pty has no position.
+      let position: number | null = hasLog ? logStart : null;
       const buffer = Buffer.alloc(64 * 1024);
       try {
         while (!stopped) {
