@@ -372,8 +372,9 @@ export function startFakeXenstored(socketPath: string): Promise<FakeXenstored> {
     server.listen(socketPath, () =>
       resolve({
         socketPath,
-        introduce: (domid) => fire([`@introduceDomain`], false) || void domid,
-        release: (domid) => fire([`@releaseDomain`], false) || void domid,
+        // Like xenstored, the special watches carry no domid: watchers look it up.
+        introduce: () => fire(['@introduceDomain'], false),
+        release: () => fire(['@releaseDomain'], false),
         close: () =>
           new Promise((done) => {
             for (const c of connections) c.socket.destroy();
