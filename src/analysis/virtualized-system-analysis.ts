@@ -3,6 +3,7 @@ import type { VmSpec } from '../engine/vm-spec.js';
 import type { VcrState } from '../monitor/vcr-monitor.js';
 import { XenbusState } from '../monitor/vcr-monitor.js';
 import { type Cause, PAPER_FAULT } from './evidence.js';
+import { commentedOutDiskEvidence, missingDiskRemedy } from './missing-disk.js';
 
 /** Reads that stop this long before the verdict mean the guest gave up on the disk. */
 const QUIET_READS_MS = 3000;
@@ -29,7 +30,6 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec, verdictA
   if (domid === undefined) return causes;
 
   if (!state.sawVbdDirectory && state.vbds.size === 0) {
-    const commented = spec.commentedOutDisk;
     causes.push({
       code: 'VMCE',
       paperFault: PAPER_FAULT.VMCE,
@@ -41,19 +41,9 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec, verdictA
           detail: 'no virtual block device registered for the domain (number of VBDs = 0)',
           value: `/local/domain/${domid}/device/vbd: absent`,
         },
-        ...(commented
-          ? [
-              {
-                source: 'config' as const,
-                detail: `the disk line is commented out at line ${commented.line}`,
-                value: commented.text,
-              },
-            ]
-          : []),
+        ...commentedOutDiskEvidence(spec),
       ],
-      remedy: commented
-        ? `uncomment line ${commented.line} of ${spec.configPath}: ${commented.text.replace(/^\s*#\s*/, '')}`
-        : `add the root disk to ${spec.configPath}, e.g. disk = [ 'format=raw, vdev=xvda, access=rw, target=/path/to/image' ]`,
+      remedy: missingDiskRemedy(spec),
     });
   }
 

@@ -1,4 +1,5 @@
 import { type Cause, PAPER_FAULT } from '../analysis/evidence.js';
+import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing-disk.js';
 /**
  * Pre-Checking (paper module 2): the environment and the VM before any boot.
  * Refuses to test over an existing domain, and predicts faults from the
@@ -45,30 +46,19 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
   const causes = analyseVirtualDisks(disks);
 
   if (spec.disks.length === 0 && expectsRootDisk(spec)) {
-    const commented = spec.commentedOutDisk;
     causes.push({
       code: 'VMCE',
       paperFault: PAPER_FAULT.VMCE,
       title: 'the VM configuration declares no disk, but the kernel is told to mount one',
-      confidence: commented ? 0.8 : 0.7,
+      confidence: spec.commentedOutDisk ? 0.8 : 0.7,
       evidence: [
         { source: 'config', detail: 'no disk = [...] entry', value: spec.configPath },
         ...(spec.rootDevice
           ? [{ source: 'config' as const, detail: 'root device', value: spec.rootDevice }]
           : []),
-        ...(commented
-          ? [
-              {
-                source: 'config' as const,
-                detail: `the disk line is commented out at line ${commented.line}`,
-                value: commented.text,
-              },
-            ]
-          : []),
+        ...commentedOutDiskEvidence(spec),
       ],
-      remedy: commented
-        ? `uncomment line ${commented.line} of ${spec.configPath}: ${commented.text.replace(/^\s*#\s*/, '')}`
-        : `add the root disk: disk = [ 'format=raw, vdev=xvda, access=rw, target=/path/to/image' ]`,
+      remedy: missingDiskRemedy(spec),
     });
   }
 

@@ -155,6 +155,19 @@ export function startFakeXenstored(socketPath: string): Promise<FakeXenstored> {
     for (const c of connections) c.fire(paths, removed);
   }
 
+  /** Applies a change to the live store and fires watches; ops mark removed paths with a leading '!'. */
+  function applyAndFire(op: (s: Store) => string[]): void {
+    const changed = op(store);
+    fire(
+      changed.filter((p) => !p.startsWith('!')),
+      false,
+    );
+    fire(
+      changed.filter((p) => p.startsWith('!')).map((p) => p.slice(1)),
+      true,
+    );
+  }
+
   class Connection {
     watches: Watch[] = [];
     transactions = new Map<number, Transaction>();
@@ -230,15 +243,7 @@ export function startFakeXenstored(socketPath: string): Promise<FakeXenstored> {
           for (const p of op(tx.store)) tx.touched.add(p);
           tx.log.push(op);
         } else {
-          const changed = op(store);
-          fire(
-            changed.filter((p) => !p.startsWith('!')),
-            false,
-          );
-          fire(
-            changed.filter((p) => p.startsWith('!')).map((p) => p.slice(1)),
-            true,
-          );
+          applyAndFire(op);
         }
       };
       switch (type) {
@@ -335,17 +340,7 @@ export function startFakeXenstored(socketPath: string): Promise<FakeXenstored> {
           if (arg(0) !== 'T') return OK;
           const conflict = [...tx.touched].some((p) => (store.changed.get(p) ?? 0) > tx.startGeneration);
           if (conflict) throw new XsError('EAGAIN');
-          for (const op of tx.log) {
-            const changed = op(store);
-            fire(
-              changed.filter((p) => !p.startsWith('!')),
-              false,
-            );
-            fire(
-              changed.filter((p) => p.startsWith('!')).map((p) => p.slice(1)),
-              true,
-            );
-          }
+          for (const op of tx.log) applyAndFire(op);
           return OK;
         }
         case T.GET_DOMAIN_PATH:
