@@ -62,17 +62,25 @@ export function confidenceLabel(c: number): 'high' | 'medium' | 'low' {
   return c >= 0.8 ? 'high' : c >= 0.5 ? 'medium' : 'low';
 }
 
-/** Merges causes with the same code and disk; evidence from independent sources raises confidence. */
+/** Causes about the whole VM (its config or kernel), not about one of its disks. */
+const VM_LEVEL: ReadonlySet<CauseCode> = new Set(['VMCE', 'UVKE', 'UNKNOWN_KERNEL']);
+
+/**
+ * Merges causes with the same code (and disk, for disk causes); evidence from
+ * independent sources raises confidence, and identical evidence counts once.
+ */
 export function mergeCauses(causes: Cause[]): Cause[] {
   const byKey = new Map<string, Cause>();
   for (const c of causes) {
-    const key = `${c.code}\0${c.disk ?? ''}`;
+    const key = VM_LEVEL.has(c.code) ? c.code : `${c.code}\0${c.disk ?? ''}`;
     const prev = byKey.get(key);
     if (!prev) {
       byKey.set(key, { ...c, evidence: [...c.evidence] });
       continue;
     }
-    prev.evidence.push(...c.evidence);
+    const seen = new Set(prev.evidence.map((e) => `${e.source}\0${e.detail}\0${e.value ?? ''}`));
+    prev.evidence.push(...c.evidence.filter((e) => !seen.has(`${e.source}\0${e.detail}\0${e.value ?? ''}`)));
+    if (prev.confidence < c.confidence) prev.title = c.title;
     // Independent confirmations: 1 - (1-a)(1-b).
     prev.confidence = Math.min(0.99, 1 - (1 - prev.confidence) * (1 - c.confidence));
     prev.remedy ??= c.remedy;
