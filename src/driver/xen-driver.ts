@@ -5,7 +5,9 @@
  * (xenconsoled's guest log when it keeps one, else the pty named in xenstore).
  */
 import { execFile } from 'node:child_process';
+import { constants, open as fsOpen } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { ReadStream } from 'node:tty';
 import { promisify } from 'node:util';
 import { type DiskInspection, DiskInspector } from '../disk/inspector.js';
 import { ErrorCode, VmbootfailError } from '../errors.js';
@@ -39,6 +41,29 @@ const COUNTER_FIELDS: Record<
   wr_sect: 'writeSectors',
 };
 const FLAG_NAMES: DomainFlag[] = ['running', 'blocked', 'paused', 'shutdown', 'crashed', 'dying'];
+
+/**
+ * Reads a console pty through libuv's tty handle (epoll), not the thread
+ * pool: a pty read blocks until the guest prints.
+ */
+async function followPty(
+  path: string,
+  stopped: () => boolean,
+  now: () => number,
+  emit: (s: Signal) => void,
+): Promise<void> {
+  const fd = await new Promise<number>((resolve, reject) =>
+    fsOpen(path, constants.O_RDONLY | constants.O_NOCTTY | constants.O_NONBLOCK, (err, fd) =>
+      err ? reject(err) : resolve(fd),
+    ),
+  ).catch(() => undefined);
+  if (fd === undefined) return;
+  const stream = new ReadStream(fd);
+  stream.on('data', (chunk: Buffer) => emit({ at: now(), source: 'con', text: chunk.toString('latin1') }));
+  stream.on('error', () => undefined);
+  while (!stopped() && !stream.destroyed) await new Promise((r) => setTimeout(r, 100));
+  stream.destroy();
+}
 
 export class XenDriver implements BootDriver {
   readonly kind = 'xen' as const;
@@ -151,8 +176,9 @@ export class XenDriver implements BootDriver {
           () => undefined,
           (error: NodeJS.ErrnoException & { stderr?: string }) => (error.stderr || error.message).trim(),
         );
+        const returnedAt = now(); // Th: the virtual hardware exists once xl create returns
         if (result !== undefined) {
-          emit({ at: now(), source: 'xl', event: 'create-failed', message: result });
+          emit({ at: returnedAt, source: 'xl', event: 'create-failed', message: result });
           return;
         }
         const id = domid ?? (await this.#lookForDomain(name));
@@ -166,7 +192,7 @@ export class XenDriver implements BootDriver {
           return;
         }
         await attach(id);
-        emit({ at: now(), source: 'xl', event: 'created', domid: id });
+        emit({ at: returnedAt, source: 'xl', event: 'created', domid: id });
         createdSent = true;
         for (const s of early.splice(0)) queue.push(s);
       } catch (error) {
@@ -260,18 +286,21 @@ export class XenDriver implements BootDriver {
         () => true,
         () => false,
       );
-      const path = hasLog ? log : await this.#store.read(`/local/domain/${domid}/console/tty`);
-      if (!path) return;
-      const handle = await open(path, 'r').catch(() => undefined);
+      if (!hasLog) {
+        const tty = await this.#store.read(`/local/domain/${domid}/console/tty`);
+        if (tty) await followPty(tty, () => stopped, now, emit);
+        return;
+      }
+      const handle = await open(log, 'r').catch(() => undefined);
       if (!handle) return;
-      // A log file is read from where this boot began; a pty has no position.
-      let position: number | null = hasLog ? logStart : null;
+      // The log is read from where this boot began.
+      let position = logStart;
       const buffer = Buffer.alloc(64 * 1024);
       try {
         while (!stopped) {
           const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
           if (bytesRead > 0) {
-            if (position !== null) position += bytesRead;
+            position += bytesRead;
             emit({ at: now(), source: 'con', text: buffer.subarray(0, bytesRead).toString('latin1') });
           } else {
             await new Promise((r) => setTimeout(r, 100));
