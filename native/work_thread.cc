@@ -4,6 +4,12 @@
 
 namespace vmbf {
 
+Napi::Value RejectedPromise(Napi::Env env, const Failure& failure) {
+  SafeDeferred deferred(env);
+  deferred.Reject(MakeError(env, failure));
+  return deferred.Promise();
+}
+
 void Job::Settle(Napi::Env env) {
   if (failure_.failed) {
     deferred_.Reject(MakeError(env, failure_));
@@ -99,13 +105,11 @@ void WorkThread::OnEnvTeardown(void* self) {
   static_cast<WorkThread*>(self)->Teardown();
 }
 
-Napi::Promise WorkThread::Post(std::unique_ptr<Job> job) {
-  Napi::Promise promise = job->Promise();
+Napi::Value WorkThread::Post(std::unique_ptr<Job> job) {
+  Napi::Value promise = job->Promise();
   WorkThreadShared& s = *shared_;
   if (stop_requested_ || s.released || torn_down_) {
-    Napi::Promise::Deferred rejected = Napi::Promise::Deferred::New(env_);
-    rejected.Reject(MakeError(env_, Failure::Of("ERR_CLOSED", "addon", "post", "the handle is closed")));
-    return rejected.Promise();
+    return RejectedPromise(env_, Failure::Of("ERR_CLOSED", "addon", "post", "the handle is closed"));
   }
   if (s.outstanding++ == 0) s.tsfn.Ref(env_);
   {

@@ -18,19 +18,50 @@
 
 namespace vmbf {
 
+// A promise that survives environment teardown. While a worker is being
+// terminated napi_create_promise fails, and Napi::Promise::Deferred then keeps
+// an uninitialised handle that crashes Node when returned to JS. Here the
+// promise is empty instead (JS sees undefined; nobody is left to look).
+class SafeDeferred {
+ public:
+  explicit SafeDeferred(napi_env env) : env_(env) {
+    if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) {
+      deferred_ = nullptr;
+      promise_ = nullptr;
+    }
+  }
+  Napi::Value Promise() const { return Napi::Value(env_, promise_); }
+  void Resolve(napi_value value) { Settle(value, napi_resolve_deferred); }
+  void Reject(napi_value error) { Settle(error, napi_reject_deferred); }
+
+ private:
+  void Settle(napi_value value, napi_status (*settle)(napi_env, napi_deferred, napi_value)) {
+    if (deferred_ == nullptr || value == nullptr) return;
+    settle(env_, deferred_, value);
+    deferred_ = nullptr;
+  }
+
+  napi_env env_;
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
+};
+
+// A promise already rejected with a typed error (closed handles, bad state).
+Napi::Value RejectedPromise(Napi::Env env, const Failure& failure);
+
 class Job {
  public:
-  explicit Job(Napi::Env env) : deferred_(Napi::Promise::Deferred::New(env)) {}
+  explicit Job(Napi::Env env) : deferred_(env) {}
   virtual ~Job() = default;
   // Library thread. Must not touch napi. Records problems in failure_.
   virtual void Execute() = 0;
   // JS thread. Default: reject with failure_ or resolve with Result().
   virtual void Settle(Napi::Env env);
   virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  Napi::Value Promise() const { return deferred_.Promise(); }
 
  protected:
-  Napi::Promise::Deferred deferred_;
+  SafeDeferred deferred_;
   Failure failure_;
 };
 
@@ -62,7 +93,7 @@ class WorkThread {
   WorkThread& operator=(const WorkThread&) = delete;
 
   // JS thread. Returns the job's promise; rejects at once if stopped.
-  Napi::Promise Post(std::unique_ptr<Job> job);
+  Napi::Value Post(std::unique_ptr<Job> job);
   // JS thread. Lets queued jobs finish, then ends the thread.
   void Stop();
   bool stopped() const { return stop_requested_; }

@@ -252,7 +252,8 @@ Napi::Value SnapshotToJs(Napi::Env env, Snapshot& s) {
 Napi::Value XenStatSnapshot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   unsigned flags = XENSTAT_VCPU;
-  if (info.Length() < 1 || info[0].ToBoolean().Value()) flags |= XENSTAT_VBD;
+  // Not ToBoolean(): coercion needs a live JS engine, and a terminating worker has none.
+  if (info.Length() < 1 || !info[0].IsBoolean() || info[0].As<Napi::Boolean>().Value()) flags |= XENSTAT_VBD;
   AddonData* data = AddonData::Get(env);
   if (!data->xenstat_thread) data->xenstat_thread = std::make_unique<WorkThread>(env, "xenstat");
   auto work = [flags](Snapshot& out) { return TakeSnapshot(flags, out); };

@@ -109,9 +109,7 @@ class XenStoreHandle : public Napi::ObjectWrap<XenStoreHandle> {
   }
 
   Napi::Value Rejected(Napi::Env env, const char* code, const char* message) {
-    auto deferred = Napi::Promise::Deferred::New(env);
-    deferred.Reject(MakeError(env, Failure::Of(code, kLib, "call", message)));
-    return deferred.Promise();
+    return RejectedPromise(env, Failure::Of(code, kLib, "call", message));
   }
 
   static bool ArgString(const Napi::CallbackInfo& info, size_t i, std::string& out) {
@@ -284,7 +282,7 @@ class XenStoreHandle : public Napi::ObjectWrap<XenStoreHandle> {
   Napi::Value TransactionEnd(const Napi::CallbackInfo& info) {
     uint32_t tx;
     if (!ArgUint32(info, 0, tx)) return info.Env().Undefined();
-    bool abort = info.Length() > 1 && info[1].ToBoolean().Value();
+    bool abort = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     std::function<Failure(Connection&, bool&)> fn = [tx, abort](Connection& c, bool& committed) {
       committed = c.api->xs_transaction_end(c.xs, tx, abort);
       if (!committed && errno != EAGAIN) {
@@ -383,8 +381,8 @@ class XenStoreHandle : public Napi::ObjectWrap<XenStoreHandle> {
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto deferred = Napi::Promise::Deferred::New(env);
     if (closed_) {
+      SafeDeferred deferred(env);
       deferred.Resolve(env.Undefined());  // closing twice is harmless
       return deferred.Promise();
     }
