@@ -26,8 +26,12 @@ let cached: { addon?: NativeAddon; error?: VmbootfailError } | undefined;
 function load(): { addon?: NativeAddon; error?: VmbootfailError } {
   const require = createRequire(import.meta.url);
   try {
+    // The sanitizer tier loads its own build of the same sources (native/sanitize/).
+    const override = process.env.VMBF_NATIVE_ADDON;
     const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => NativeAddon;
-    const addon = bindings({ bindings: 'vmbootfail', module_root: findPackageRoot() });
+    const addon = override
+      ? (require(path.resolve(override)) as NativeAddon)
+      : bindings({ bindings: 'vmbootfail', module_root: findPackageRoot() });
     addon.setErrorClass(VmbootfailError as never);
     return { addon };
   } catch (cause) {
