@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages vmbootfail needs to build, run and test.
 #   --runtime   only what a dom0 needs to run it (no -dev, no test tools)
+#   --testbed   also what the real-Xen tier needs on the host (testbed/run.sh, npm run test:xen)
 set -euo pipefail
 runtime=(libxenstore4 libxenmisc4.17 libparted2 libext2fs2 libblkid1 parted e2fsprogs util-linux zstd xz-utils)
 build=(g++ make python3 pkg-config libxen-dev libparted-dev libext2fs-dev comerr-dev libblkid-dev)
-tests=(xfsprogs btrfs-progs fdisk cpio xenstore-utils xen-utils-4.17 clang-format)
+tests=(xfsprogs btrfs-progs fdisk cpio xenstore-utils xen-utils-4.17 clang-format cmake valgrind)
+testbed=(qemu-system-x86 debootstrap)
 want=("${runtime[@]}")
-[ "${1:-}" = --runtime ] || want+=("${build[@]}" "${tests[@]}")
+case ${1:-} in
+  --runtime) ;;
+  --testbed) want+=("${build[@]}" "${tests[@]}" "${testbed[@]}") ;;
+  *) want+=("${build[@]}" "${tests[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,7 +1,7 @@
 /**
  * The xenstore contract: the same suite runs against the project's fake
- * daemon and against the real C xenstored (run without a hypervisor through
- * an LD_PRELOAD shim). The Xen testbed runs it against a real dom0 too.
+ * daemon and against a real xenstored, the one of the Xen testbed's dom0
+ * (npm run test:xen runs it there with VMBF_TESTBED_DOM0=1).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { XenStore } from '../src/xen/xenstore.js';
@@ -165,8 +165,9 @@ describe.each(kinds)('xenstore contract against the %s daemon', (kind) => {
 });
 
 describe.each(kinds)('a %s daemon that dies during a watch', (kind) => {
-  if (kind === 'real' && !real.ok) {
-    it.skip(`real xenstored unavailable: ${real.reason}`, () => {});
+  if (kind === 'real') {
+    // Killing a live dom0's only xenstored would take its Xen down; the fake daemon covers this.
+    it.skip(`not run against a real xenstored: ${real.ok ? 'it is the live dom0 daemon' : real.reason}`, () => {});
     return;
   }
   it('is reported as an ERR_XENSTORE_DISCONNECTED error event, without hanging, and a reconnect works', async () => {

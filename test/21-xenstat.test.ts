@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeSnapshot } from '../src/xen/xenstat.js';
+import { type NodeSnapshot, XenStat } from '../src/xen/xenstat.js';
 import {
   type FakeDomain,
   createFakeXenHost,
@@ -221,5 +221,30 @@ describe('XenStat snapshot through the addon', () => {
     expect(stderr).toBe('');
     expect(result.error?.code).toBe('ERR_XENSTAT_INIT');
     expect(result.error?.message).toContain('xc_interface_open: No such file or directory');
+  });
+});
+
+// The Xen testbed (npm run test:xen) runs this file in its dom0 with VMBF_TESTBED_DOM0=1.
+const inDom0 = process.env.VMBF_TESTBED_DOM0 === '1';
+describe.skipIf(!inDom0)('on a real dom0 (Xen testbed)', () => {
+  it('the snapshot names the same domains as xl list, Domain-0 running or blocked, with memory', async () => {
+    const snapshot = await new XenStat().snapshot();
+    const xl = spawnSync('xl', ['list'], { encoding: 'utf8' });
+    expect(xl.status).toBe(0);
+    // Name ID Mem VCPUs State Time(s)
+    const listed = xl.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .map(([name, id]) => ({ id: Number(id), name }));
+    expect(snapshot.domains.map((d) => ({ id: d.id, name: d.name }))).toEqual(expect.arrayContaining(listed));
+    const dom0 = snapshot.domains.find((d) => d.id === 0);
+    expect(dom0?.name).toBe('Domain-0');
+    expect(dom0?.state.running || dom0?.state.blocked).toBe(true);
+    expect(dom0?.memoryBytes).toBeGreaterThan(256 * 1024 * 1024);
+    expect(snapshot.cpus).toBeGreaterThanOrEqual(1);
+    expect(snapshot.freeMemoryBytes).toBeGreaterThan(0);
+    expect(snapshot.libraryMessages).toEqual([]);
   });
 });

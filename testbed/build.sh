@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# Builds the Xen testbed from Debian packages and caches it OUTSIDE the repo:
+#   ${VMBF_TESTBED_CACHE:-$HOME/.cache/vmbootfail-testbed}
+# Each stage has a stamp holding a hash of its inputs (its own recipe, package
+# names and versions, the files it copies, the stages it builds on); a stage is
+# rebuilt only when that hash changes. See testbed/README.md.
+#
+#   testbed/build.sh            build what changed
+#   testbed/build.sh --force S  rebuild stage S (xen|rootfs|node|project|guest|dom0img) and what depends on it
+#
+# Environment:
+#   VMBF_TESTBED_CACHE            cache directory (default ~/.cache/vmbootfail-testbed)
+#   VMBF_TESTBED_MIRROR           Debian mirror (default http://deb.debian.org/debian)
+#   VMBF_TESTBED_SOURCE=worktree  what of the project goes into dom0: worktree (tracked + untracked,
+#                                 not ignored; default) or head (git archive HEAD)
+#   VMBF_TESTBED_REQUIRE_PROJECT  1 (default): a failed addon/TypeScript build inside dom0 fails the build; 0 tolerates it
+#                                 (default 0 while the addon is being written; set to 1 in CI once it builds)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+CACHE=${VMBF_TESTBED_CACHE:-$HOME/.cache/vmbootfail-testbed}
+MIRROR=${VMBF_TESTBED_MIRROR:-http://deb.debian.org/debian}
+SOURCE_MODE=${VMBF_TESTBED_SOURCE:-worktree}
+REQUIRE_PROJECT=${VMBF_TESTBED_REQUIRE_PROJECT:-1}
+SUITE=bookworm
+XEN_PKG=xen-hypervisor-4.17-amd64
+
+# dom0 root filesystem: debootstrap minbase + these.
+ROOTFS_INCLUDE=systemd-sysv,udev,kmod,ca-certificates,procps
+ROOTFS_PKGS=(
+  linux-image-amd64 xen-utils-4.17 xenstore-utils e2fsprogs parted util-linux busybox initramfs-tools
+  # the project's runtime (scripts/install-deps.sh --runtime)
+  libxenstore4 libxenmisc4.17 libparted2 libext2fs2 libblkid1 zstd xz-utils cpio fdisk
+  # the project's build (scripts/install-deps.sh)
+  g++ make python3 pkg-config libxen-dev libparted-dev libext2fs-dev comerr-dev libblkid-dev
+)
+DOM0_IMG_SIZE=4G
+
+force=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --force) force=$2; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mke2fs of a root filesystem)"
+for t in debootstrap mke2fs debugfs parted apt-get dpkg-deb sha256sum chroot git node; do
+  command -v "$t" >/dev/null || die "missing tool: $t (apt-get install debootstrap e2fsprogs parted; Node 20 on the host)"
+done
+
+mkdir -p "$CACHE/stamps" "$CACHE/downloads"
+ROOTFS=$CACHE/rootfs
+
+hash_text() { sha256sum | cut -c1-16; }
+hash_files() { # hash_files FILE... : content hash of files (names included)
+  local f
+  for f in "$@"; do printf '%s\n' "$f"; sha256sum < "$f"; done | hash_text
+}
+stamp_of() { cat "$CACHE/stamps/$1" 2>/dev/null || echo none; }
+
+# stage NAME KEY FUNCTION: runs FUNCTION unless the stamp of NAME already holds KEY.
+stage() {
+  local name=$1 key=$2 fn=$3 t0=$SECONDS
+  if [ "$force" != "$name" ] && [ "$(stamp_of "$name")" = "$key" ]; then
+    log "$name: up to date ($key)"
+    return 0
+  fi
+  rm -f "$CACHE/stamps/$name"
+  # What lives inside this stage's output must be rebuilt after it.
+  local d; for d in ${DEPENDENTS[$name]:-}; do rm -f "$CACHE/stamps/$d"; done
+  log "$name: building ($key)"
+  "$fn"
+  echo "$key" > "$CACHE/stamps/$name"
+  log "$name: built in $((SECONDS - t0)) s"
+  return 0
+}
+declare -A DEPENDENTS=([rootfs]="node project guest dom0img" [node]="project dom0img" [project]="dom0img")
+
+# ---------------------------------------------------------------- chroot helpers
+chroot_mounted=0
+chroot_up() {
+  [ $chroot_mounted -eq 1 ] && return 0
+  mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
+  mountpoint -q "$ROOTFS/sys" || mount -t sysfs sysfs "$ROOTFS/sys"
+  mkdir -p "$ROOTFS/dev/pts" "$ROOTFS/var/cache/vmbf-npm" "$CACHE/npm-cache"
+  mountpoint -q "$ROOTFS/dev/pts" || mount -t devpts -o newinstance,ptmxmode=0666 devpts "$ROOTFS/dev/pts"
+  mountpoint -q "$ROOTFS/var/cache/vmbf-npm" || mount --bind "$CACHE/npm-cache" "$ROOTFS/var/cache/vmbf-npm"
+  cp -L /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
+  chroot_mounted=1
+}
+chroot_down() {
+  local m
+  for m in var/cache/vmbf-npm dev/pts sys proc; do
+    mountpoint -q "$ROOTFS/$m" 2>/dev/null && { umount "$ROOTFS/$m" || umount -l "$ROOTFS/$m"; }
+  done
+  chroot_mounted=0
+}
+# Never delete a tree that still has something mounted inside it.
+safe_rm() {
+  local d
+  for d in "$@"; do
+    [ -e "$d" ] || continue
+    if findmnt -rn -o TARGET | grep -q "^$(realpath "$d")/"; then die "refusing to delete $d: something is mounted inside"; fi
+    rm -rf "$d"
+  done
+}
+in_chroot() {
+  chroot_up
+  chroot "$ROOTFS" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+}
+trap 'chroot_down' EXIT
+
+# ---------------------------------------------------------------- stage: xen
+xen_version() { apt-cache show --no-all-versions "$XEN_PKG" 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
+build_xen() {
+  local tmp; tmp=$(mktemp -d "$CACHE/xen.tmp.XXXX")
+  (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$XEN_PKG" >/dev/null) || die "apt-get download $XEN_PKG failed (apt-get update?)"
+  dpkg-deb -x "$tmp"/*.deb "$tmp/x"
+  mkdir -p "$CACHE/xen"
+  # QEMU's multiboot loader needs the uncompressed hypervisor.
+  gzip -dc "$tmp"/x/boot/xen-4.17-amd64.gz > "$CACHE/xen/xen-4.17-amd64"
+  cp "$tmp"/x/boot/xen-4.17-amd64.config "$CACHE/xen/" 2>/dev/null || true
+  basename "$tmp"/*.deb > "$CACHE/xen/package"
+  rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------- stage: rootfs
+build_rootfs() {
+  chroot_down
+  safe_rm "$ROOTFS.new"
+  local new=$ROOTFS.new
+  debootstrap --variant=minbase --include="$ROOTFS_INCLUDE" --cache-dir="$CACHE/downloads" \
+    "$SUITE" "$new" "$MIRROR" > "$CACHE/debootstrap.log" 2>&1 \
+    || { tail -30 "$CACHE/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE/debootstrap.log)"; }
+  safe_rm "$ROOTFS"
+  mv "$new" "$ROOTFS"
+  cat > "$ROOTFS/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://deb.debian.org/debian-security $SUITE-security main
+EOF
+  # No daemon may start inside the chroot.
+  printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d"; chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
+  mkdir -p "$ROOTFS/etc/initramfs-tools/conf.d"
+  echo 'COMPRESS=gzip' > "$ROOTFS/etc/initramfs-tools/conf.d/vmbf-compress"
+  # dom0's /etc/fstab decides what the initramfs fsck hook includes: root is ext4 on /dev/vda.
+  echo '/dev/vda / ext4 rw,errors=remount-ro 0 1' > "$ROOTFS/etc/fstab"
+  in_chroot apt-get update -q > "$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; die "apt-get update in chroot failed"; }
+  in_chroot apt-get install -y -q --no-install-recommends "${ROOTFS_PKGS[@]}" >> "$CACHE/apt.log" 2>&1 \
+    || { tail -30 "$CACHE/apt.log" >&2; die "apt-get install in chroot failed (log: $CACHE/apt.log)"; }
+  in_chroot apt-get clean
+  chroot_down
+  local kver; kver=$(cd "$ROOTFS/lib/modules" && ls | sort -V | tail -1)
+  [ -f "$ROOTFS/boot/vmlinuz-$kver" ] && [ -f "$ROOTFS/boot/initrd.img-$kver" ] || die "no kernel/initrd for $kver in rootfs"
+  echo "$kver" > "$ROOTFS/etc/vmbf-kernel-version"
+  mkdir -p "$CACHE/dom0"
+  cp "$ROOTFS/boot/vmlinuz-$kver" "$CACHE/dom0/vmlinuz"
+  cp "$ROOTFS/boot/initrd.img-$kver" "$CACHE/dom0/initrd.img"
+  echo "$kver" > "$CACHE/dom0/kernel-version"
+}
+
+# ---------------------------------------------------------------- stage: node
+# Debian bookworm's nodejs is 18; the project needs 20. The host's Node 20 (same
+# Debian release, so the same glibc) is copied in: node, npm, the headers.
+NODE_BIN=$(readlink -f "$(command -v node)")
+NODE_PREFIX=$(cd "$(dirname "$NODE_BIN")/.." && pwd)
+build_node() {
+  local r=$ROOTFS
+  [ "$("$NODE_BIN" -p 'process.versions.node.split(".")[0]')" -ge 20 ] || die "host node is $("$NODE_BIN" --version); need >= 20"
+  install -D -m 755 "$NODE_BIN" "$r/usr/local/bin/node"
+  safe_rm "$r/usr/local/lib/node_modules" "$r/usr/local/include/node"
+  mkdir -p "$r/usr/local/lib/node_modules" "$r/usr/local/include"
+  cp -a "$NODE_PREFIX/lib/node_modules/npm" "$r/usr/local/lib/node_modules/"
+  [ -d "$NODE_PREFIX/include/node" ] || die "no Node headers at $NODE_PREFIX/include/node (node-gyp needs them offline)"
+  cp -a "$NODE_PREFIX/include/node" "$r/usr/local/include/"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/local/bin/npx"
+  in_chroot node --version > /dev/null || die "copied node does not run in the rootfs"
+  in_chroot npm --version > /dev/null || die "copied npm does not run in the rootfs"
+}
+
+# ---------------------------------------------------------------- stage: project
+# The project's files: tracked and untracked-but-not-ignored files of the work
+# tree (or HEAD), without the testbed itself and the timelines it produces.
+project_files() {
+  git -C "$REPO" ls-files -z -co --exclude-standard -- . ':!testbed' ':!test/fixtures/timelines' \
+    | while IFS= read -r -d '' f; do [ -f "$REPO/$f" ] && printf '%s\0' "$f"; done
+}
+project_key() {
+  if [ "$SOURCE_MODE" = head ]; then git -C "$REPO" rev-parse HEAD
+  else (cd "$REPO" && project_files | xargs -0 -r sha256sum | hash_text); fi
+}
+build_project() {
+  local dst=$ROOTFS/opt/vmbootfail status=$ROOTFS/opt/vmbootfail/.testbed-build
+  safe_rm "$dst"; mkdir -p "$dst"
+  if [ "$SOURCE_MODE" = head ]; then
+    git -C "$REPO" archive HEAD | tar -x -C "$dst"
+  else
+    (cd "$REPO" && project_files | tar --null -T - -cf -) | tar -x -C "$dst"
+  fi
+  local -a env=(npm_config_cache=/var/cache/vmbf-npm npm_config_update_notifier=false
+    npm_config_fund=false npm_config_audit=false)
+  # npm in the chroot trusts what the host's Node trusts (a TLS-inspecting
+  # proxy's CA, for example) and uses the host's proxy and registry settings;
+  # none of this stays in the image.
+  local ca=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+  if [ -f "$ca" ]; then cp "$ca" "$ROOTFS/tmp/vmbf-host-ca.crt"; env+=(NODE_EXTRA_CA_CERTS=/tmp/vmbf-host-ca.crt); fi
+  local v
+  for v in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy npm_config_registry; do
+    [ -n "${!v:-}" ] && env+=("$v=${!v}")
+  done
+  local reg; reg=$(npm config get registry 2>/dev/null || true)
+  [ -n "$reg" ] && env+=("npm_config_registry=$reg")
+  : > "$status"
+  # Dependencies first, without lifecycle scripts: the package's own "install"
+  # script is `node-gyp rebuild`, which is run (and judged) separately below.
+  if ! in_chroot /usr/bin/env "${env[@]}" sh -c 'cd /opt/vmbootfail && (npm ci --ignore-scripts || npm install --ignore-scripts)' \
+      > "$CACHE/project-npm.log" 2>&1; then
+    tail -20 "$CACHE/project-npm.log" >&2
+    die "npm ci inside the dom0 rootfs failed (log: $CACHE/project-npm.log)"
+  fi
+  echo "deps=ok" >> "$status"
+  local part failed=()
+  for part in addon ts; do
+    local cmd
+    case $part in
+      addon) cmd='npx node-gyp rebuild --nodedir=/usr/local' ;;
+      ts) cmd='npx tsc -p tsconfig.json' ;;
+    esac
+    if in_chroot /usr/bin/env "${env[@]}" sh -c "cd /opt/vmbootfail && $cmd" > "$CACHE/project-$part.log" 2>&1; then
+      echo "$part=ok" >> "$status"
+    else
+      echo "$part=failed" >> "$status"; failed+=("$part")
+      log "project: '$cmd' FAILED inside the dom0 rootfs (log: $CACHE/project-$part.log); last lines:"
+      tail -15 "$CACHE/project-$part.log" | sed 's/^/    /' >&2
+    fi
+  done
+  chroot_down
+  rm -f "$ROOTFS/tmp/vmbf-host-ca.crt"
+  if [ ${#failed[@]} -gt 0 ]; then
+    if [ "$REQUIRE_PROJECT" = 1 ]; then die "project build failed: ${failed[*]} (VMBF_TESTBED_REQUIRE_PROJECT=1)"; fi
+    log "project: NOT fully built (${failed[*]}); dom0 runs the shell/JS recorder only."
+    log "project: this is tolerated while VMBF_TESTBED_REQUIRE_PROJECT=0 (set it to 1 once the addon builds)."
+  fi
+}
+
+# ---------------------------------------------------------------- stage: guest
+# The domU pieces, all from Debian packages: the dom0's kernel (PV-capable), two
+# small initramfs-tools initrds (xen-blkfront + ext4, and ext4 only), a
+# busybox-static root on 64 MiB ext4 disks, and the fault variants.
+GUEST=$CACHE/guest
+busybox_version() { apt-cache show --no-all-versions busybox-static 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
+make_initrd() { # make_initrd NAME MODULE...
+  local name=$1; shift
+  local conf=/tmp/vmbf-initrd-$name
+  rm -rf "$ROOTFS$conf"; cp -a "$ROOTFS/etc/initramfs-tools" "$ROOTFS$conf"
+  sed -i -e 's/^MODULES=.*/MODULES=list/' -e 's/^BUSYBOX=.*/BUSYBOX=y/' -e 's/^COMPRESS=.*/COMPRESS=gzip/' "$ROOTFS$conf/initramfs.conf"
+  printf '%s\n' "$@" > "$ROOTFS$conf/modules"
+  in_chroot mkinitramfs -d "$conf" -o "/tmp/initrd-$name.img" "$(cat "$ROOTFS/etc/vmbf-kernel-version")" \
+    > "$CACHE/initrd-$name.log" 2>&1 || { tail "$CACHE/initrd-$name.log" >&2; die "mkinitramfs $name failed"; }
+  mv "$ROOTFS/tmp/initrd-$name.img" "$GUEST.new/initrd-$name.img"
+  rm -rf "$ROOTFS$conf"
+}
+build_guest() {
+  safe_rm "$GUEST.new"; mkdir -p "$GUEST.new"
+  local kver; kver=$(cat "$ROOTFS/etc/vmbf-kernel-version")
+  # Debian's names, so tools that look for config-<version> beside the kernel find it.
+  cp "$ROOTFS/boot/vmlinuz-$kver" "$GUEST.new/vmlinuz-$kver"
+  cp "$ROOTFS/boot/config-$kver" "$GUEST.new/config-$kver"
+  ln -s "vmlinuz-$kver" "$GUEST.new/vmlinuz"
+  make_initrd blk xen-blkfront ext4
+  make_initrd noblk ext4
+  chroot_down
+
+  # busybox root
+  local tmp; tmp=$(mktemp -d "$CACHE/guest.tmp.XXXX")
+  (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root busybox-static >/dev/null) || die "apt-get download busybox-static failed"
+  dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/bb"
+  local root=$tmp/root
+  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,run,tmp,root,var/log}
+  install -m 755 "$tmp/bb/bin/busybox" "$root/bin/busybox"
+  local applet
+  for applet in $("$root/bin/busybox" --list-full); do
+    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+  done
+  cp -a "$HERE/guest/rootfs/." "$root/"
+  # The not-a-PV-kernel case boots an ELF with no Xen notes: busybox itself.
+  cp "$tmp/bb/bin/busybox" "$GUEST.new/not-pv-kernel"
+
+  # 64 MiB disks. Partitioned: one primary partition, sectors 2048..131071 (63 MiB).
+  mke2fs -q -F -t ext4 -L domuroot -d "$root" "$tmp/part-fs.img" 63M > /dev/null
+  truncate -s 64M "$GUEST.new/normal-part.img"
+  parted -s "$GUEST.new/normal-part.img" mklabel msdos mkpart primary ext4 2048s 131071s
+  dd if="$tmp/part-fs.img" of="$GUEST.new/normal-part.img" bs=1M seek=1 conv=notrunc,sparse status=none
+  mke2fs -q -F -t ext4 -L domuroot -d "$root" "$GUEST.new/normal-whole.img" 64M > /dev/null
+  rm -rf "$tmp"
+
+  # The faults, injected the paper's way (dd if=/dev/zero ... bs=4k count=1):
+  local g=$GUEST.new
+  cp --sparse=always "$g/normal-part.img" "$g/didf-partition-table.img"   # the MBR (sector 0)
+  dd if=/dev/zero of="$g/didf-partition-table.img" bs=4k count=1 conv=notrunc status=none
+  cp --sparse=always "$g/normal-part.img" "$g/didf-superblock.img"        # partition 1 = /dev/xvda1 at 1 MiB
+  dd if=/dev/zero of="$g/didf-superblock.img" bs=4k count=1 seek=256 conv=notrunc status=none
+  cp --sparse=always "$g/normal-whole.img" "$g/didf-superblock-whole-disk.img" # whole-disk fs = /dev/xvda
+  dd if=/dev/zero of="$g/didf-superblock-whole-disk.img" bs=4k count=1 conv=notrunc status=none
+  echo "$kver" > "$g/kernel-version"
+  safe_rm "$GUEST"; mv "$GUEST.new" "$GUEST"
+}
+
+# ---------------------------------------------------------------- stage: dom0img
+build_dom0img() {
+  chroot_down
+  local r=$ROOTFS
+  cp -a "$HERE/dom0/rootfs/." "$r/"
+  chmod 755 "$r/usr/local/sbin/"* 2>/dev/null || true
+  mkdir -p "$r/var/log/xen/console" "$r/work"
+  echo dom0 > "$r/etc/hostname"
+  printf '127.0.0.1 localhost\n127.0.1.1 dom0\n' > "$r/etc/hosts"
+  rm -f "$r/etc/resolv.conf"
+  # The getty on hvc0 cuts off the plan's console output (testbed.md).
+  local u
+  for u in serial-getty@hvc0.service getty@tty1.service getty@hvc0.service console-getty.service; do
+    ln -sf /dev/null "$r/etc/systemd/system/$u"
+  done
+  mkdir -p "$r/etc/systemd/system/multi-user.target.wants"
+  ln -sf /etc/systemd/system/vmbf-testbed.service "$r/etc/systemd/system/multi-user.target.wants/vmbf-testbed.service"
+  rm -f "$CACHE/dom0.img.new"
+  mke2fs -q -F -t ext4 -L dom0root -d "$r" "$CACHE/dom0.img.new" "$DOM0_IMG_SIZE" > /dev/null \
+    || die "mke2fs -d of the dom0 image failed"
+  mv "$CACHE/dom0.img.new" "$CACHE/dom0.img"
+}
+
+# ---------------------------------------------------------------- run the stages
+# (one function, parsed whole before it runs: editing this file during a build is safe)
+main() {
+  fnkey() { declare -f "$@" | hash_text; }
+  t_all=$SECONDS
+
+  k_xen=$(printf '%s\n' "$(fnkey build_xen)" "$XEN_PKG" "$(xen_version)" | hash_text)
+  stage xen "$k_xen" build_xen
+
+  k_rootfs=$(printf '%s\n' "$(fnkey build_rootfs chroot_up in_chroot)" "$SUITE" "$MIRROR" "$ROOTFS_INCLUDE" "${ROOTFS_PKGS[*]}" | hash_text)
+  stage rootfs "$k_rootfs" build_rootfs
+
+  k_node=$(printf '%s\n' "$k_rootfs" "$(fnkey build_node)" "$(sha256sum < "$NODE_BIN")" \
+    "$(cat "$NODE_PREFIX/lib/node_modules/npm/package.json" | sha256sum)" | hash_text)
+  stage node "$k_node" build_node
+
+  k_project=$(printf '%s\n' "$k_node" "$(fnkey build_project project_files)" "$SOURCE_MODE" "$REQUIRE_PROJECT" "$(project_key)" | hash_text)
+  stage project "$k_project" build_project
+
+  k_guest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_guest make_initrd)" "$(busybox_version)" \
+    "$(hash_files $(find "$HERE/guest/rootfs" -type f | sort))" | hash_text)
+  stage guest "$k_guest" build_guest
+
+  k_dom0img=$(printf '%s\n' "$k_project" "$(fnkey build_dom0img)" "$DOM0_IMG_SIZE" \
+    "$(hash_files $(find "$HERE/dom0/rootfs" -type f | sort))" | hash_text)
+  stage dom0img "$k_dom0img" build_dom0img
+
+  log "all stages ready in $((SECONDS - t_all)) s; cache $CACHE ($(du -shx "$CACHE" 2>/dev/null | cut -f1))"
+}
+main "$@"; exit
