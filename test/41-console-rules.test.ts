@@ -272,6 +272,18 @@ describe('user rules', () => {
     expect(set.rules.some((r) => r.id === 'failed-to-start-unit')).toBe(false);
   });
 
+  it("a match carries the rule's withRamdisk severity and cue; a prompt-like partial line matches at once", () => {
+    const m = new ConsoleMatcher(rules);
+    const [noDriver] = m.feed(
+      '[    2.9] xenbus_probe_frontend: Device with no driver: device/vbd/51712\r\n',
+      1,
+    );
+    expect(noDriver).toMatchObject({ severity: 'fatal', withRamdisk: 'progress' });
+    const [wait] = m.feed('Begin: Waiting for root file system ... ', 2);
+    expect(wait).toMatchObject({ ruleId: 'waiting-for-root', cue: 'root-wait', at: 2 });
+    expect(m.feed('Begin: Running /scripts/local-block ... done.\r\n', 3)).toEqual([]);
+  });
+
   it.each([
     ['version: 2\nrules: []\n', 'bad.yaml:1:10: version must be 1'],
     [
@@ -289,6 +301,14 @@ describe('user rules', () => {
     [
       'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: a\n    colour: red\n',
       'bad.yaml:7:5: unknown key "colour"',
+    ],
+    [
+      'version: 1\nrules:\n  - id: x\n    severity: fatal\n    withRamdisk: maybe\n    category: OTHER\n    match: a\n',
+      'bad.yaml:5:18: withRamdisk must be one of',
+    ],
+    [
+      'version: 1\nrules:\n  - id: x\n    severity: evidence\n    cue: panic\n    category: OTHER\n    match: a\n',
+      'bad.yaml:5:10: cue must be one of root-wait',
     ],
     ['version: 1\nrules: [\n', 'bad.yaml:'],
     ['version: 1\nrules:\n  - id: Bad Id\n', 'bad.yaml:3:9: id must be'],

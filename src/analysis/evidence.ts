@@ -74,16 +74,28 @@ export function mergeCauses(causes: Cause[]): Cause[] {
   for (const c of causes) {
     const key = VM_LEVEL.has(c.code) ? c.code : `${c.code}\0${c.disk ?? ''}`;
     const prev = byKey.get(key);
-    if (!prev) {
-      byKey.set(key, { ...c, evidence: [...c.evidence] });
-      continue;
-    }
-    const seen = new Set(prev.evidence.map((e) => `${e.source}\0${e.detail}\0${e.value ?? ''}`));
-    prev.evidence.push(...c.evidence.filter((e) => !seen.has(`${e.source}\0${e.detail}\0${e.value ?? ''}`)));
-    if (prev.confidence < c.confidence) prev.title = c.title;
-    // Independent confirmations: 1 - (1-a)(1-b).
-    prev.confidence = Math.min(0.99, 1 - (1 - prev.confidence) * (1 - c.confidence));
-    prev.remedy ??= c.remedy;
+    if (prev) absorb(prev, c);
+    else byKey.set(key, { ...c, evidence: [...c.evidence] });
+  }
+  // A disk cause that names no disk (a console line) joins the one disk cause of its code, if only one.
+  for (const [key, c] of byKey) {
+    if (VM_LEVEL.has(c.code) || c.disk !== undefined) continue;
+    const withDisk = [...byKey.values()].filter((o) => o.code === c.code && o.disk !== undefined);
+    const [only] = withDisk;
+    if (withDisk.length !== 1 || !only) continue;
+    absorb(only, c);
+    byKey.delete(key);
   }
   return [...byKey.values()].sort((a, b) => b.confidence - a.confidence);
+}
+
+const evidenceKey = (e: Evidence) => `${e.source}\0${e.detail}\0${e.value ?? ''}`;
+
+function absorb(into: Cause, c: Cause): void {
+  const seen = new Set(into.evidence.map(evidenceKey));
+  into.evidence.push(...c.evidence.filter((e) => !seen.has(evidenceKey(e))));
+  if (into.confidence < c.confidence) into.title = c.title;
+  // Independent confirmations: 1 - (1-a)(1-b).
+  into.confidence = Math.min(0.99, 1 - (1 - into.confidence) * (1 - c.confidence));
+  into.remedy ??= c.remedy;
 }

@@ -1,5 +1,5 @@
 /** SysLog Analysis (paper module 9): console rule matches as causes. */
-import type { ConsoleMatch } from '../monitor/vm-console-monitor.js';
+import { type ConsoleMatch, severityFor } from '../monitor/vm-console-monitor.js';
 import { type Cause, type CauseCode, PAPER_FAULT } from './evidence.js';
 
 const FAULT_TO_CAUSE: Record<string, CauseCode> = {
@@ -10,10 +10,11 @@ const FAULT_TO_CAUSE: Record<string, CauseCode> = {
   UNKNOWN_KERNEL: 'UNKNOWN_KERNEL',
 };
 
-export function analyseConsole(matches: ConsoleMatch[]): Cause[] {
+export function analyseConsole(matches: ConsoleMatch[], ramdiskMayLoadDrivers = false): Cause[] {
   const causes: Cause[] = [];
   for (const m of matches) {
-    if (m.severity !== 'fatal' && m.severity !== 'evidence') continue;
+    const severity = severityFor(m, ramdiskMayLoadDrivers);
+    if (severity !== 'fatal' && severity !== 'evidence') continue;
     const code = m.fault ? FAULT_TO_CAUSE[m.fault] : undefined;
     if (!code) continue;
     causes.push({
@@ -21,7 +22,7 @@ export function analyseConsole(matches: ConsoleMatch[]): Cause[] {
       paperFault: PAPER_FAULT[code],
       title: m.message ?? m.ruleId,
       // A console line points at a family of causes; the hypervisor and the disk decide which.
-      confidence: m.severity === 'fatal' ? 0.6 : 0.4,
+      confidence: severity === 'fatal' ? 0.6 : 0.4,
       evidence: [{ source: 'console', at: m.at, detail: `rule ${m.ruleId}`, value: m.line }],
       ...(m.remedy ? { remedy: m.remedy } : {}),
     });

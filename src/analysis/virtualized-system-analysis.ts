@@ -8,7 +8,24 @@ import { commentedOutDiskEvidence, missingDiskRemedy } from './missing-disk.js';
 /** Reads that stop this long before the verdict mean the guest gave up on the disk. */
 const QUIET_READS_MS = 3000;
 
-export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec, verdictAt: number): Cause[] {
+/** What the console said that the hypervisor's view is read with. */
+export interface ConsoleCues {
+  /** The initramfs said it waits for its root device (cue root-wait). */
+  rootWait?: { at: number; line: string };
+}
+
+/** Whether vdev holds the root= device; unknown (UUID=, none) counts every disk. */
+function isRootDisk(spec: VmSpec, vdev: string): boolean {
+  const m = spec.rootDevice?.match(/^\/dev\/([a-z]+)\d*$/);
+  return !m || m[1] === vdev;
+}
+
+export function analyseVirtualizedSystem(
+  state: VcrState,
+  spec: VmSpec,
+  verdictAt: number,
+  cues: ConsoleCues = {},
+): Cause[] {
   const causes: Cause[] = [];
   const domid = state.domid;
   if (state.createFailed !== undefined) {
@@ -109,15 +126,50 @@ export function analyseVirtualizedSystem(state: VcrState, spec: VmSpec, verdictA
         ],
       });
     }
+    const rootWait = cues.rootWait;
+    if (rootWait && v.connectedAt !== undefined && v.sectors !== 0 && reads > 0 && isRootDisk(spec, vdev)) {
+      causes.push({
+        code: 'DIDF',
+        paperFault: PAPER_FAULT.DIDF,
+        title: `${vdev}: the guest reads the disk but finds no root filesystem on it`,
+        // Also what a wrong root= shows; the inspector's finding on the disk makes it DIDF.
+        confidence: 0.5,
+        disk: vdev,
+        evidence: [
+          {
+            source: 'console',
+            at: rootWait.at,
+            detail: 'the initramfs waits for its root device on a connected disk',
+            value: rootWait.line,
+          },
+          { source: 'counters', detail: 'the guest read the disk', value: `rd_req=${reads}` },
+        ],
+      });
+    }
     if (v.frontendState === XenbusState.Initialising && v.backendState === XenbusState.InitWait) {
+      // With the initramfs already waiting for root, its modules are loaded: none drives the disk.
       causes.push({
         code: 'UVKE',
         paperFault: PAPER_FAULT.UVKE,
         title: `${vdev}: the guest kernel never started its block frontend (no xen-blkfront driver)`,
-        confidence: state.domainFlags.includes('crashed') ? 0.75 : 0.5,
+        confidence: rootWait ? 0.85 : state.domainFlags.includes('crashed') ? 0.75 : 0.5,
         disk: vdev,
         evidence: [
-          { source: 'xenstore', detail: 'frontend state 1 (Initialising), backend state 2 (InitWait)' },
+          {
+            source: 'xenstore',
+            detail: 'frontend state 1 (Initialising), backend state 2 (InitWait)',
+            value: `/local/domain/${domid}/device/vbd/${v.device}/state=1 ${backend}/state=2`,
+          },
+          ...(rootWait
+            ? [
+                {
+                  source: 'console' as const,
+                  at: rootWait.at,
+                  detail: 'the initramfs waits for its root device with the frontend still not started',
+                  value: rootWait.line,
+                },
+              ]
+            : []),
         ],
         remedy:
           'build CONFIG_XEN_BLKDEV_FRONTEND=y into the kernel, or give the VM a ramdisk that holds xen-blkfront',

@@ -116,6 +116,7 @@ interface TryState {
   report: TryReport;
   vcr: VcrState;
   console: ConsoleMatch[];
+  ramdiskMayLoadDrivers: boolean;
   consoleTail: string;
   created?: CreatedDomain;
 }
@@ -182,6 +183,8 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       };
     }
 
+    const blockFrontendMissing =
+      pre.kernel?.problems.some((p) => p.code === 'BLOCK_FRONTEND_MISSING') ?? false;
     const damagedDevices = new Set(
       pre.disks
         .filter(
@@ -197,7 +200,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     for (let index = 0; verdict === undefined; index++) {
       if (index > 0) this.#enter('retry', index);
       this.#enter('create', index);
-      const t = await this.#runTry(index, damagedDevices);
+      const t = await this.#runTry(index, damagedDevices, blockFrontendMissing);
       tries.push(t);
       this.emit('try', t.report);
       this.#enter('verdict', index);
@@ -245,7 +248,11 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     };
   }
 
-  async #runTry(index: number, damagedDevices: Set<number>): Promise<TryState> {
+  async #runTry(
+    index: number,
+    damagedDevices: Set<number>,
+    blockFrontendMissing: boolean,
+  ): Promise<TryState> {
     const vcr = new VcrMonitor();
     const consoleMonitor = new VmConsoleMonitor(this.options.consoleMatcher());
     const detector = new VmBootFailDetector(
@@ -253,6 +260,8 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         expectsRootDisk: expectsRootDisk(this.spec),
         configuredDisks: this.spec.disks.length,
         damagedDevices,
+        hasRamdisk: this.spec.ramdisk !== undefined,
+        blockFrontendMissing,
         ...(this.options.quietReadsMs !== undefined ? { quietReadsMs: this.options.quietReadsMs } : {}),
       },
       vcr,
@@ -320,6 +329,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       report,
       vcr: vcr.state,
       console: consoleMonitor.matches,
+      ramdiskMayLoadDrivers: detector.ramdiskMayLoadDrivers,
       consoleTail: consoleMonitor.log(),
       ...(creation.domid !== undefined ? { created: { domid: creation.domid, name: this.spec.name } } : {}),
     };
@@ -337,8 +347,13 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector')),
     ];
     if (failedTry && failedTry.report.outcome !== 'booted') {
-      causes.push(...analyseVirtualizedSystem(failedTry.vcr, this.spec, failedTry.report.times.verdictMs));
-      causes.push(...analyseConsole(failedTry.console));
+      const rootWait = failedTry.console.find((m) => m.cue === 'root-wait');
+      causes.push(
+        ...analyseVirtualizedSystem(failedTry.vcr, this.spec, failedTry.report.times.verdictMs, {
+          ...(rootWait ? { rootWait: { at: rootWait.at, line: rootWait.line } } : {}),
+        }),
+      );
+      causes.push(...analyseConsole(failedTry.console, failedTry.ramdiskMayLoadDrivers));
     }
     let merged = mergeCauses(causes);
     const failed = verdict === 'PERMANENT' || verdict === 'TRANSIENT';

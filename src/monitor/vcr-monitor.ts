@@ -54,8 +54,12 @@ export interface VcrState {
   consoleTty?: string;
 }
 
+/** xenstore changes kept from before `xl create` returns the domid (its devices are written before). */
+const MAX_EARLY_CHANGES = 4096;
+
 export class VcrMonitor {
   readonly state: VcrState = { vbds: new Map(), sawVbdDirectory: false, domainFlags: [] };
+  #early: { path: string; value: string | null; at: number }[] = [];
 
   #vbd(device: number): VbdView {
     let v = this.state.vbds.get(device);
@@ -73,6 +77,9 @@ export class VcrMonitor {
         if (signal.event === 'created') {
           s.domid = signal.domid;
           s.createdAt = signal.at;
+          const early = this.#early;
+          this.#early = [];
+          for (const c of early) this.#applyXenstore(c.path, c.value, c.at);
         } else {
           s.createFailed = signal.message;
         }
@@ -100,7 +107,10 @@ export class VcrMonitor {
 
   #applyXenstore(path: string, value: string | null, at: number): void {
     const s = this.state;
-    if (s.domid === undefined) return;
+    if (s.domid === undefined) {
+      if (this.#early.length < MAX_EARLY_CHANGES) this.#early.push({ path, value, at });
+      return;
+    }
     const front = `/local/domain/${s.domid}/device/vbd`;
     const back = `/local/domain/0/backend/vbd/${s.domid}/`;
     if (path === `/local/domain/${s.domid}/console/tty`) {

@@ -7,7 +7,7 @@
 import type { Evidence } from '../analysis/evidence.js';
 import type { Signal } from '../driver/signals.js';
 import { type VbdView, type VcrMonitor, XenbusState } from './vcr-monitor.js';
-import type { ConsoleMatch, VmConsoleMonitor } from './vm-console-monitor.js';
+import { type ConsoleMatch, type VmConsoleMonitor, severityFor } from './vm-console-monitor.js';
 
 export interface DetectorContext {
   /** The config's kernel command line names a root disk (root=/dev/xvd...). */
@@ -16,6 +16,10 @@ export interface DetectorContext {
   configuredDisks: number;
   /** Device numbers whose disks the preflight found damaged (DIDF). */
   damagedDevices: ReadonlySet<number>;
+  /** The VM boots with a ramdisk (its initramfs may load drivers the kernel lacks). */
+  hasRamdisk?: boolean;
+  /** The preflight found neither the kernel nor its ramdisk has xen-blkfront. */
+  blockFrontendMissing?: boolean;
   /** How long a damaged, connected disk may see no reads before the try is failed. Default 3000. */
   quietReadsMs?: number;
   /** How long after `xl create` a domain may show no VBD at all. Default 1000. */
@@ -35,13 +39,26 @@ export class VmBootFailDetector {
   readonly evidence: Evidence[] = [];
   readonly #ctx: Required<DetectorContext>;
   readonly #flagged = new Set<string>();
+  /** When the initramfs said it waits for its root (cue root-wait). */
+  #rootWaitAt: number | undefined;
 
   constructor(
     ctx: DetectorContext,
     private readonly vcr: VcrMonitor,
     private readonly console: VmConsoleMonitor,
   ) {
-    this.#ctx = { quietReadsMs: 3000, noVbdGraceMs: 1000, ...ctx };
+    this.#ctx = {
+      quietReadsMs: 3000,
+      noVbdGraceMs: 1000,
+      hasRamdisk: false,
+      blockFrontendMissing: false,
+      ...ctx,
+    };
+  }
+
+  /** A ramdisk known to lack the driver is no ramdisk for this purpose. */
+  get ramdiskMayLoadDrivers(): boolean {
+    return this.#ctx.hasRamdisk && !this.#ctx.blockFrontendMissing;
   }
 
   get firstEvidenceAt(): number | undefined {
@@ -112,7 +129,9 @@ export class VmBootFailDetector {
 
   #fromConsole(matches: ConsoleMatch[]): BootDecision | undefined {
     for (const m of matches) {
-      if (m.severity === 'success') {
+      const severity = severityFor(m, this.ramdiskMayLoadDrivers);
+      if (m.cue === 'root-wait') this.#rootWaitAt ??= m.at;
+      if (severity === 'success') {
         return {
           outcome: 'booted',
           at: m.at,
@@ -121,7 +140,7 @@ export class VmBootFailDetector {
           ],
         };
       }
-      if (m.severity === 'fatal' || m.severity === 'evidence') {
+      if (severity === 'fatal' || severity === 'evidence') {
         this.#note(`con:${m.ruleId}:${m.line}`, {
           source: 'console',
           at: m.at,
@@ -129,7 +148,7 @@ export class VmBootFailDetector {
           value: m.line,
         });
       }
-      if (m.severity === 'fatal') return this.#fail(m.at, m.message ?? m.ruleId);
+      if (severity === 'fatal') return this.#fail(m.at, m.message ?? m.ruleId);
     }
     return undefined;
   }
@@ -163,6 +182,8 @@ export class VmBootFailDetector {
       });
       return this.#fail(now, 'the virtual disk has no backing storage (0 sectors)');
     }
+    const rootWait = this.#judgeRootWait(v, now, backend);
+    if (rootWait) return rootWait;
     if (this.#ctx.damagedDevices.has(v.device) && v.connectedAt !== undefined) {
       const reads = v.counters.rd_req ?? 0;
       const since = v.readsChangedAt ?? v.connectedAt;
@@ -175,6 +196,39 @@ export class VmBootFailDetector {
         });
         return this.#fail(now, 'the guest stopped reading a damaged disk');
       }
+    }
+    return undefined;
+  }
+
+  /**
+   * Debian's initramfs prints "Waiting for root file system" only when the root
+   * device is absent or has no filesystem it recognises (scripts/local), after
+   * udev has loaded what modules it could. Read with the disk's state, that
+   * decides at once what the "Gave up" message would say ~30 s later.
+   */
+  #judgeRootWait(v: VbdView, now: number, backend: string): BootDecision | undefined {
+    if (this.#rootWaitAt === undefined) return undefined;
+    const frontend = `/local/domain/${this.vcr.state.domid}/device/vbd/${v.device}/state`;
+    if (
+      (v.frontendState ?? XenbusState.Unknown) <= XenbusState.Initialising &&
+      v.backendState !== undefined
+    ) {
+      this.#note(`nofrontend:${v.device}`, {
+        source: 'xenstore',
+        at: now,
+        detail: `the initramfs waits for its root, but the guest never started the block frontend of VBD ${v.device}`,
+        value: `${frontend}=${v.frontendState ?? 'absent'} ${backend}/state=${v.backendState}`,
+      });
+      return this.#fail(now, 'the guest kernel and ramdisk have no block-frontend driver');
+    }
+    if (this.#ctx.damagedDevices.has(v.device) && v.connectedAt !== undefined) {
+      this.#note(`rootwait-damaged:${v.device}`, {
+        source: 'xenstore',
+        at: now,
+        detail: `the initramfs finds no root filesystem on VBD ${v.device}, connected, which was found damaged before boot`,
+        value: `${backend}/state=${v.backendState ?? '?'} sectors=${v.sectors ?? '?'}`,
+      });
+      return this.#fail(now, 'the guest finds no filesystem on a damaged disk');
     }
     return undefined;
   }

@@ -12,12 +12,24 @@ export interface ConsoleMatch {
   severity: ConsoleSeverity;
   /** The paper fault the rule points at, if any. */
   fault?: string;
+  /** The severity instead when the VM has a ramdisk that may load the missing driver later. */
+  withRamdisk?: ConsoleSeverity;
+  /** A cue the detector cross-checks with the hypervisor's view (root-wait). */
+  cue?: string;
   category?: string;
   message?: string;
   remedy?: string;
   line: string;
   at: number;
   captures: Record<string, string>;
+}
+
+/**
+ * A match's severity for this VM: a rule's `withRamdisk` applies when the VM
+ * has a ramdisk that may still load the driver the kernel lacks.
+ */
+export function severityFor(m: ConsoleMatch, ramdiskMayLoadDrivers: boolean): ConsoleSeverity {
+  return ramdiskMayLoadDrivers && m.withRamdisk ? m.withRamdisk : m.severity;
 }
 
 /** What the engine needs from a console matcher (see src/analysis/console/). */

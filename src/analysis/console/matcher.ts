@@ -98,6 +98,8 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
           ruleId: rule.id,
           severity: rule.severity,
           ...(rule.fault ? { fault: rule.fault } : {}),
+          ...(rule.withRamdisk ? { withRamdisk: rule.withRamdisk } : {}),
+          ...(rule.cue ? { cue: rule.cue } : {}),
           category: rule.category,
           ...(rule.message ? { message: rule.message } : {}),
           ...(rule.remedy ? { remedy: rule.remedy } : {}),

@@ -20,12 +20,17 @@ export const CATEGORIES = [
   'OTHER',
 ] as const;
 export const FAULTS = ['VMCE', 'UVDE', 'DIDF', 'UVKE', 'UNKNOWN_KERNEL'] as const;
+/** Cues the boot fail detector cross-checks with what the hypervisor shows (vm-boot-fail-detector.ts). */
+export const CUES = ['root-wait'] as const;
 
 export interface ConsoleRule {
   id: string;
   severity: ConsoleSeverity;
   category: (typeof CATEGORIES)[number];
   fault?: (typeof FAULTS)[number];
+  /** The severity instead when the VM boots with a ramdisk that may still load the missing driver. */
+  withRamdisk?: ConsoleSeverity;
+  cue?: (typeof CUES)[number];
   pattern: RegExp;
   partial: boolean;
   message?: string;
@@ -42,7 +47,18 @@ export interface RuleSet {
 const MAX_PATTERN = 512;
 // A group with a quantifier inside, itself quantified: the classic exponential backtracking shape.
 const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/;
-const KEYS = new Set(['id', 'severity', 'category', 'fault', 'match', 'partial', 'message', 'remedy']);
+const KEYS = new Set([
+  'id',
+  'severity',
+  'withRamdisk',
+  'category',
+  'fault',
+  'cue',
+  'match',
+  'partial',
+  'message',
+  'remedy',
+]);
 
 /** rules/default.yaml of the package, found from src/ or from dist/src/. */
 export const DEFAULT_RULES_FILE = (() => {
@@ -128,6 +144,12 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
     const severity = scalarString(node, 'severity');
     if (!SEVERITIES.includes(severity.value as ConsoleSeverity))
       throw ruleError(file, lines, severity.node ?? node, `severity must be one of ${SEVERITIES.join(', ')}`);
+    const withRamdisk = scalarString(node, 'withRamdisk');
+    if (withRamdisk.node && !SEVERITIES.includes(withRamdisk.value as ConsoleSeverity))
+      throw ruleError(file, lines, withRamdisk.node, `withRamdisk must be one of ${SEVERITIES.join(', ')}`);
+    const cue = scalarString(node, 'cue');
+    if (cue.node && !CUES.includes(cue.value as (typeof CUES)[number]))
+      throw ruleError(file, lines, cue.node, `cue must be one of ${CUES.join(', ')}`);
     const category = scalarString(node, 'category');
     if (!CATEGORIES.includes(category.value as (typeof CATEGORIES)[number]))
       throw ruleError(file, lines, category.node ?? node, `category must be one of ${CATEGORIES.join(', ')}`);
@@ -168,6 +190,8 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
       severity: severity.value as ConsoleSeverity,
       category: category.value as (typeof CATEGORIES)[number],
       ...(fault.value ? { fault: fault.value as (typeof FAULTS)[number] } : {}),
+      ...(withRamdisk.value ? { withRamdisk: withRamdisk.value as ConsoleSeverity } : {}),
+      ...(cue.value ? { cue: cue.value as (typeof CUES)[number] } : {}),
       pattern,
       partial: partial.value === 'true',
       ...(message ? { message } : {}),
