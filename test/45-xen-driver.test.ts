@@ -4,13 +4,13 @@
  * and a console log like xenconsoled's. libxenstat has no hypervisor here, so
  * counters and domain state are absent; the real testbed covers those.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleMatcher } from '../src/analysis/console/matcher.js';
 import { loadRules } from '../src/analysis/console/rules.js';
-import { XenDriver } from '../src/driver/xen-driver.js';
+import { XenDriver, xenconsoledGuestLogDir } from '../src/driver/xen-driver.js';
 import { BootTest } from '../src/engine/boot-test.js';
 import type { VmSpec } from '../src/engine/vm-spec.js';
 import { XenStore } from '../src/xen/xenstore.js';
@@ -61,18 +61,23 @@ function spec(name: string, file: string): VmSpec {
   };
 }
 
+/** One try of `name` through the XenDriver and the fake xl's scenario. */
+async function bootTest(name: string, file: string, scenario: 'normal' | 'uvde') {
+  process.env.FAKE_XL_SCENARIO = scenario;
+  const { rules } = await loadRules();
+  return new BootTest(spec(name, file), driver, {
+    consoleMatcher: () => new ConsoleMatcher(rules),
+    retries: 0,
+    timeLimitMs: 20_000,
+  }).run();
+}
+
 describe('XenDriver through BootTest', () => {
   it('a booting guest: xl created, xenstore changes and the console log give OK; the VM is destroyed via xl', async () => {
     const file = await cfg('normalvm');
     // An older boot of the same name left lines in the log: they must not count.
     await writeFile(path.join(dir, 'guest-normalvm.log'), 'old boot\nnormalvm login: \n');
-    process.env.FAKE_XL_SCENARIO = 'normal';
-    const { rules } = await loadRules();
-    const report = await new BootTest(spec('normalvm', file), driver, {
-      consoleMatcher: () => new ConsoleMatcher(rules),
-      retries: 0,
-      timeLimitMs: 20_000,
-    }).run();
+    const report = await bootTest('normalvm', file, 'normal');
     expect(report.verdict).toBe('OK');
     expect(report.tries[0]?.domid).toBe(5);
     expect(report.tries[0]?.times.hardwareCreationMs).toBeGreaterThan(0);
@@ -80,15 +85,34 @@ describe('XenDriver through BootTest', () => {
     expect(await readFile(path.join(dir, 'xl.log'), 'utf8')).toBe(`create ${file}\ndestroy 5\n`);
   });
 
+  it('a first boot: the console log xenconsoled creates after xl create returned is read from its first byte', async () => {
+    const file = await cfg('firstbootvm');
+    const report = await bootTest('firstbootvm', file, 'normal');
+    expect(report.verdict).toBe('OK');
+  });
+
+  it('finds the guest log directory on the running xenconsoled command line', async () => {
+    const proc = await mkdtemp(path.join(os.tmpdir(), 'vmbf-proc-'));
+    const argv = async (pid: string, ...args: string[]) => {
+      await mkdir(path.join(proc, pid));
+      await writeFile(path.join(proc, pid, 'cmdline'), `${args.join('\0')}\0`);
+    };
+    await argv('1', '/sbin/init');
+    await argv('88', '/usr/lib/xen-4.17/bin/xenconsoled', '--log=guest', '--log-dir', '/srv/console');
+    expect(await xenconsoledGuestLogDir(proc)).toBe('/srv/console');
+    await writeFile(
+      path.join(proc, '88', 'cmdline'),
+      '/usr/lib/xen-4.17/bin/xenconsoled\0--pid-file=/run/x\0',
+    );
+    expect(await xenconsoledGuestLogDir(proc)).toBeNull();
+    await writeFile(path.join(proc, '88', 'cmdline'), '/usr/sbin/xenconsoled\0--log=all\0');
+    expect(await xenconsoledGuestLogDir(proc)).toBe('/var/log/xen/console');
+    await rm(proc, { recursive: true, force: true });
+  });
+
   it('a backend that connects with sectors=0 is UVDE, from live xenstore watches', async () => {
     const file = await cfg('uvdevm');
-    process.env.FAKE_XL_SCENARIO = 'uvde';
-    const { rules } = await loadRules();
-    const report = await new BootTest(spec('uvdevm', file), driver, {
-      consoleMatcher: () => new ConsoleMatcher(rules),
-      retries: 0,
-      timeLimitMs: 20_000,
-    }).run();
+    const report = await bootTest('uvdevm', file, 'uvde');
     expect(report.verdict).toBe('PERMANENT');
     expect(report.tries[0]?.reason).toContain('0 sectors');
     expect(report.causes.map((c) => c.code)).toContain('UVDE');

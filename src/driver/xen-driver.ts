@@ -6,7 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { constants, open as fsOpen } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { access, open, readFile, readdir, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ReadStream } from 'node:tty';
 import { promisify } from 'node:util';
 import { type DiskInspection, DiskInspector } from '../disk/inspector.js';
@@ -18,14 +19,22 @@ import { SignalQueue } from './signal-queue.js';
 import { type DomainFlag, type Signal, VBD_COUNTERS, type VbdCounter } from './signals.js';
 
 const run = promisify(execFile);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 export interface XenDriverOptions {
   /** The xl binary. Default "xl" from PATH. */
   xl?: string;
   /** How often libxenstat is sampled. Default 200 ms. */
   pollMs?: number;
-  /** xenconsoled's guest log directory (xenconsoled --log=guest). */
-  consoleLogDir?: string;
+  /**
+   * xenconsoled's guest log directory. Default: read from the running
+   * xenconsoled's --log=guest|all and --log-dir, else none (the pty is read).
+   */
+  consoleLogDir?: string | null;
   /** Deadline for `xl create`. Default 120000 ms. */
   createTimeoutMs?: number;
 }
@@ -41,6 +50,29 @@ const COUNTER_FIELDS: Record<
   wr_sect: 'writeSectors',
 };
 const FLAG_NAMES: DomainFlag[] = ['running', 'blocked', 'paused', 'shutdown', 'crashed', 'dying'];
+
+/**
+ * Where the running xenconsoled keeps guest logs, from its command line
+ * (`--log=guest|all`, `--log-dir`, default /var/log/xen/console), or null
+ * when it keeps none.
+ */
+export async function xenconsoledGuestLogDir(proc = '/proc'): Promise<string | null> {
+  for (const pid of await readdir(proc).catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const argv = (await readFile(`${proc}/${pid}/cmdline`, 'latin1').catch(() => '')).split('\0');
+    if (!argv[0] || !/(^|\/)xenconsoled$/.test(argv[0])) continue;
+    let logs = false;
+    let dir = '/var/log/xen/console';
+    for (let i = 1; i < argv.length; i++) {
+      const [key, inline] = (argv[i] ?? '').split(/=(.*)/s, 2);
+      const value = inline ?? argv[i + 1] ?? '';
+      if (key === '--log' || key === '-l') logs = value === 'guest' || value === 'all';
+      if (key === '--log-dir' || key === '-r') dir = value;
+    }
+    return logs ? dir : null;
+  }
+  return null;
+}
 
 /**
  * Reads a console pty through libuv's tty handle (epoll), not the thread
@@ -78,7 +110,7 @@ export class XenDriver implements BootDriver {
     this.#options = {
       xl: options.xl ?? 'xl',
       pollMs: options.pollMs ?? 200,
-      consoleLogDir: options.consoleLogDir ?? '/var/log/xen/console',
+      consoleLogDir: options.consoleLogDir ?? null,
       createTimeoutMs: options.createTimeoutMs ?? 120_000,
     };
   }
@@ -87,7 +119,9 @@ export class XenDriver implements BootDriver {
   static async open(options: XenDriverOptions = {}): Promise<XenDriver> {
     const store = await XenStore.open();
     store.on('error', () => undefined); // reported per try as a fault signal
-    return new XenDriver(store, options);
+    const consoleLogDir =
+      options.consoleLogDir === undefined ? await xenconsoledGuestLogDir() : options.consoleLogDir;
+    return new XenDriver(store, { ...options, consoleLogDir });
   }
 
   async findDomainByName(name: string): Promise<number | undefined> {
@@ -142,11 +176,14 @@ export class XenDriver implements BootDriver {
     };
 
     // xenconsoled appends to the guest log across boots: this boot starts at its current end.
-    const consoleLog = `${this.#options.consoleLogDir}/guest-${name}.log`;
-    const consoleStart = stat(consoleLog).then(
-      (s) => s.size,
-      () => 0,
-    );
+    const logDir = this.#options.consoleLogDir;
+    const consoleLog = logDir === null ? null : `${logDir}/guest-${name}.log`;
+    const consoleStart = consoleLog
+      ? stat(consoleLog).then(
+          (s) => s.size,
+          () => 0,
+        )
+      : Promise.resolve(0);
 
     const attach = async (id: number) => {
       if (domid !== undefined || stopped) return;
@@ -275,45 +312,56 @@ export class XenDriver implements BootDriver {
    */
   #followConsole(
     domid: number,
-    log: string,
+    log: string | null,
     logStart: number,
     now: () => number,
     emit: (s: Signal) => void,
   ): () => Promise<void> {
     let stopped = false;
     const done = (async () => {
-      const hasLog = await stat(log).then(
-        () => true,
-        () => false,
-      );
-      if (!hasLog) {
-        const tty = await this.#store.read(`/local/domain/${domid}/console/tty`);
-        if (tty) await followPty(tty, () => stopped, now, emit);
-        return;
-      }
-      const handle = await open(log, 'r').catch(() => undefined);
-      if (!handle) return;
-      // The log is read from where this boot began.
-      let position = logStart;
-      const buffer = Buffer.alloc(64 * 1024);
-      try {
-        while (!stopped) {
-          const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-          if (bytesRead > 0) {
-            position += bytesRead;
-            emit({ at: now(), source: 'con', text: buffer.subarray(0, bytesRead).toString('latin1') });
-          } else {
-            await new Promise((r) => setTimeout(r, 100));
-          }
+      // xenconsoled creates the log, or the pty and its xenstore node, only
+      // after it sees the domain, which can be after we attach: wait for it.
+      for (;;) {
+        if (stopped) return;
+        if (log !== null) {
+          if (await exists(log)) return this.#followLog(log, logStart, () => stopped, now, emit);
+        } else {
+          const tty = await this.#store.read(`/local/domain/${domid}/console/tty`).catch(() => null);
+          if (tty) return followPty(tty, () => stopped, now, emit);
         }
-      } finally {
-        await handle.close();
+        await sleep(50);
       }
     })().catch(() => undefined);
     return async () => {
       stopped = true;
       await done;
     };
+  }
+
+  async #followLog(
+    log: string,
+    start: number,
+    stopped: () => boolean,
+    now: () => number,
+    emit: (s: Signal) => void,
+  ): Promise<void> {
+    const handle = await open(log, 'r');
+    // The log is read from where this boot began.
+    let position = start;
+    const buffer = Buffer.alloc(64 * 1024);
+    try {
+      while (!stopped()) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead > 0) {
+          position += bytesRead;
+          emit({ at: now(), source: 'con', text: buffer.subarray(0, bytesRead).toString('latin1') });
+        } else {
+          await sleep(100);
+        }
+      }
+    } finally {
+      await handle.close();
+    }
   }
 
   async destroy(domain: CreatedDomain): Promise<void> {

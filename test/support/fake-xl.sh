@@ -18,9 +18,11 @@ create)
   log=${FAKE_XL_CONSOLE_DIR}/guest-$name.log
   xenstore-write /local/domain/$id/name "$name" /local/domain/$id/domid "$id" \
     $f/state 1 $f/backend "$b" $b/params /dev/loop6 $b/type phy $b/state 2
-  printf '[    0.000000] Linux version 6.1.0-56-amd64\n' >> "$log"
   (
-    sleep 0.3
+    # Like xenconsoled, the log appears only once the domain exists (after xl create returned).
+    sleep 0.2
+    printf '[    0.000000] Linux version 6.1.0-56-amd64\n' >> "$log"
+    sleep 0.1
     if [ "${FAKE_XL_SCENARIO:-normal}" = uvde ]; then
       xenstore-write $b/sectors 0 $b/state 4 $f/state 4
       printf '[    2.0] blkfront: xvda: barrier or flush: disabled;\n' >> "$log"
