@@ -11,17 +11,20 @@ import { benchDisk } from './disk.js';
 import { benchLatency } from './latency.js';
 import { benchXenstat, benchXenstore } from './xen.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '50' }, only: { type: 'string', multiple: true } },
+});
+const only = new Set(values.only ?? ['disk', 'xenstore', 'xenstat', 'latency']);
 const runs = Number.parseInt(values.runs ?? '50', 10);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-bench-'));
 try {
   process.stdout.write(
     `# vmbootfail benchmark (${os.cpus().length} cores, node ${process.version}, ${runs} runs each)\n`,
   );
-  process.stdout.write(`${await benchDisk(dir, runs)}\n`);
-  process.stdout.write(`${await benchXenstore(runs)}\n`);
-  process.stdout.write(`${await benchXenstat(dir, runs)}\n`);
-  process.stdout.write(`${await benchLatency(dir, freeLoopDevice().device)}\n`);
+  if (only.has('disk')) process.stdout.write(`${await benchDisk(dir, runs)}\n`);
+  if (only.has('xenstore')) process.stdout.write(`${await benchXenstore(runs)}\n`);
+  if (only.has('xenstat')) process.stdout.write(`${await benchXenstat(dir, runs)}\n`);
+  if (only.has('latency')) process.stdout.write(`${await benchLatency(dir, freeLoopDevice().device)}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
