@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +126,49 @@ describe('disk inspection of built images', () => {
       findings: ['SUPERBLOCK_CHECKSUM'],
     });
     expect(d.findings[0]?.message).toContain('Superblock checksum does not match');
+  });
+
+  it('an msdos image cut short: the partition runs past the end; named with the size to restore, no probe past the end', async () => {
+    const d = await inspector.inspect(sample('truncated-image'));
+    expect(summary(d)).toEqual({
+      label: 'msdos',
+      partitions: [{ number: 1, start: 2048, fs: 'ext4', ext: 'valid', backup: undefined }],
+      wholeDisk: undefined,
+      gpt: undefined,
+      findings: ['IMAGE_TRUNCATED'],
+    });
+    expect(d.findings[0]).toMatchObject({
+      partition: 1,
+      message: `partition 1 of ${d.path} ends at sector 131072, but the disk has only 65536 sectors: the image was cut short`,
+    });
+    expect(d.findings[0]?.remedy).toContain(`truncate -s 67108864 ${d.path}`);
+    // libparted's own complaint is explained by the finding, not repeated as PARTED_ERROR.
+    expect(d.libraryMessages.map((m) => m.message)).toContain("Can't have a partition outside the disk!");
+  });
+
+  it('a GPT image cut short: libparted reads past the end and drops the partition; IMAGE_TRUNCATED', async () => {
+    const d = await inspector.inspect(sample('truncated-gpt'));
+    expect(summary(d)).toMatchObject({ label: 'gpt', partitions: [], findings: ['IMAGE_TRUNCATED'] });
+    expect(d.findings[0]?.message).toContain('libparted read past the end of');
+  });
+
+  it('a whole-disk ext4 image cut short: the filesystem needs more blocks than the image holds', async () => {
+    const file = path.join(dir, 'whole-disk-truncated.img');
+    await copyFile(sample('whole-disk-ext4'), file);
+    await truncate(file, 32 * 1024 * 1024);
+    const before = await sha256File(file);
+    const d = await inspector.inspect(file);
+    expect(summary(d)).toEqual({
+      label: 'loop',
+      partitions: [],
+      wholeDisk: { fs: 'ext4', ext: 'valid', backup: undefined },
+      gpt: undefined,
+      findings: ['IMAGE_TRUNCATED'],
+    });
+    expect(d.findings[0]?.message).toBe(
+      `the filesystem on ${file} needs 67108864 bytes (65536 blocks of 1024), but only 33554432 remain: the image was cut short`,
+    );
+    expect(await sha256File(file)).toBe(before);
   });
 
   it('zeroed GPT primary header: libparted sees no label, the backup header still lists the partition', async () => {

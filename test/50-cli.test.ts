@@ -43,7 +43,12 @@ const pv = (kernel: string, name: string) => [
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-cli-'));
-  const built = await buildSampleDisks(dir, ['msdos-ext4', 'zeroed-partition-table', 'zeroed-superblock']);
+  const built = await buildSampleDisks(dir, [
+    'msdos-ext4',
+    'zeroed-partition-table',
+    'zeroed-superblock',
+    'truncated-image',
+  ]);
   images = Object.fromEntries(built.map((b) => [b.name, b.path]));
   await mkdir(path.join(dir, 'debian'));
   await mkdir(path.join(dir, 'builtin'));
@@ -125,6 +130,17 @@ describe('vmbootfail inspect <config> predicts the paper faults without Xen', ()
     const r = cli('inspect', cfg);
     expect(r.code).toBe(4);
     expect(r.out).toContain(`fix: e2fsck -b 8193 -B 1024 '${img}?offset=1048576'`);
+  });
+
+  it('DIDF: an image copy cut short -> exit 4, the size the partition table needs', async () => {
+    const img = images['truncated-image'] as string;
+    const cfg = await config('didf3', [...pv(builtInKernel, 'didf3'), `disk = [ '${img},raw,xvda,rw' ]`]);
+    const r = cli('inspect', '--json', cfg);
+    expect(r.code).toBe(4);
+    const causes = JSON.parse(r.out).configs[0].causes;
+    expect(causes).toHaveLength(1);
+    expect(causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
+    expect(causes[0].remedy).toContain(`truncate -s 67108864 ${img}`);
   });
 
   it('UVKE: a Debian kernel (ext4 and xen-blkfront as modules) with no ramdisk -> exit 4', async () => {

@@ -19,6 +19,16 @@ const FINDING_CAUSE: Record<DiskFinding['code'], { code: CauseCode; title: strin
     title: 'the filesystem superblock of the virtual disk is destroyed',
     confidence: 0.7,
   },
+  IMAGE_TRUNCATED: {
+    code: 'DIDF',
+    title: 'the virtual disk is shorter than its partitions or filesystem: the image was cut short',
+    confidence: 0.7,
+  },
+  PARTITION_TABLE_CORRUPT: {
+    code: 'DIDF',
+    title: 'the partition table of the virtual disk is corrupt',
+    confidence: 0.6,
+  },
   NO_FILESYSTEM: {
     code: 'DIDF',
     title: 'a partition of the virtual disk holds no filesystem',

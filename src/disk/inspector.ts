@@ -24,6 +24,8 @@ export type DiskFindingCode =
   | 'SUPERBLOCK_DAMAGED'
   | 'SUPERBLOCK_CHECKSUM'
   | 'NO_FILESYSTEM'
+  | 'IMAGE_TRUNCATED'
+  | 'PARTITION_TABLE_CORRUPT'
   | 'PARTED_ERROR';
 
 export interface DiskFinding {
@@ -96,6 +98,11 @@ const READ_ONLY_NOTICE =
   /^Unable to open .* read-write \(Permission denied\)\.\s+.* has been opened read-only\.$/s;
 // Where a partition usually starts, for finding a filesystem whose table was erased.
 const USUAL_PARTITION_STARTS = [2048, 63, 4096];
+// libparted's notice when a structure on the disk points past its end.
+const READ_PAST_END = /^end of file while reading /;
+// What libparted says about a disk cut short, once IMAGE_TRUNCATED has said it better.
+const TRUNCATION_CONSEQUENCE =
+  /^end of file while reading |^Can't have a partition outside the disk|^The backup GPT table is corrupt/;
 
 export class DiskInspector {
   readonly #timeoutMs: number;
@@ -154,13 +161,7 @@ export class DiskInspector {
       const filesystem =
         p.kind === 'extended'
           ? { type: null }
-          : await this.#filesystemAt(
-              addon,
-              realPath,
-              p.startSector * sector,
-              p.lengthSectors * sector,
-              p.filesystem,
-            );
+          : await this.#partitionFilesystem(addon, inspection, p.startSector, p.lengthSectors, p.filesystem);
       inspection.partitions.push({ ...p, filesystem });
     }
 
@@ -171,11 +172,11 @@ export class DiskInspector {
       // libparted gave up (e.g. GPT primary header zeroed) but libblkid read the table
       // from its backup: report those partitions, so every filesystem is still checked.
       for (const p of wholeDisk.partitionTable.partitions) {
-        const filesystem = await this.#filesystemAt(
+        const filesystem = await this.#partitionFilesystem(
           addon,
-          realPath,
-          p.startSector * sector,
-          p.sizeSectors * sector,
+          inspection,
+          p.startSector,
+          p.sizeSectors,
           null,
         );
         inspection.partitions.push({
@@ -241,6 +242,24 @@ export class DiskInspector {
     );
   }
 
+  /**
+   * The filesystem of a partition, probed only within the disk: a table from a
+   * truncated image or a hostile guest can point anywhere, and libblkid refuses
+   * an area past the end (EINVAL).
+   */
+  async #partitionFilesystem(
+    addon: NativeAddon,
+    inspection: DiskInspection,
+    startSector: number,
+    lengthSectors: number,
+    partedType: string | null,
+  ): Promise<FilesystemInfo> {
+    const offset = startSector * inspection.sectorSize;
+    if (!(offset >= 0 && offset < inspection.sizeBytes)) return { type: null };
+    const size = Math.min(lengthSectors * inspection.sectorSize, inspection.sizeBytes - offset);
+    return this.#filesystemAt(addon, inspection.realPath, offset, size, partedType);
+  }
+
   /** Filesystem signature at [offset, offset+size), with an ext2/3/4 superblock check. */
   async #filesystemAt(
     addon: NativeAddon,
@@ -269,7 +288,10 @@ export class DiskInspector {
   async #judge(addon: NativeAddon, inspection: DiskInspection, wholeDisk: NativeBlkidReport): Promise<void> {
     const { findings, path: diskPath } = inspection;
     const sector = inspection.sectorSize;
-    const gptBehindLibparted = wholeDisk.partitionTable?.type === 'gpt' && inspection.label !== 'gpt';
+    // libparted gave up on an assertion: its silence says nothing about the GPT headers.
+    const partedAbandoned = inspection.libraryMessages.some((m) => m.answer === 'probe-abandoned');
+    const gptBehindLibparted =
+      wholeDisk.partitionTable?.type === 'gpt' && inspection.label !== 'gpt' && !partedAbandoned;
     const gptCorruptMessage = inspection.libraryMessages.some((m) =>
       /primary GPT table is corrupt/i.test(m.message),
     );
@@ -288,7 +310,8 @@ export class DiskInspector {
       }
     }
 
-    if (inspection.label === 'none' && !gptBehindLibparted) {
+    // A table libblkid can read (libparted refuses e.g. one that runs past the end) is not erased.
+    if (inspection.label === 'none' && !wholeDisk.partitionTable) {
       const whole = inspection.wholeDisk;
       if (!whole || (whole.type === null && !whole.ext)) {
         const orphan = await this.#findOrphanFilesystem(addon, inspection);
@@ -306,8 +329,13 @@ export class DiskInspector {
       }
     }
 
+    this.#judgeSize(inspection);
+
     const areas: { fs: FilesystemInfo; partition?: number; offset: number }[] = inspection.partitions
-      .filter((p) => p.kind !== 'extended')
+      // A partition that starts past the end was not probed: IMAGE_TRUNCATED says why.
+      .filter(
+        (p) => p.kind !== 'extended' && p.startSector >= 0 && p.startSector * sector < inspection.sizeBytes,
+      )
       .map((p) => ({ fs: p.filesystem, partition: p.number, offset: p.startSector * sector }));
     const whole = inspection.wholeDisk;
     if (whole && (whole.type !== null || whole.ext)) areas.push({ fs: whole, offset: 0 });
@@ -343,10 +371,89 @@ export class DiskInspector {
       }
     }
 
+    const truncated = findings.some((f) => f.code === 'IMAGE_TRUNCATED');
     for (const m of inspection.libraryMessages) {
-      if ((m.type === 'error' || m.type === 'fatal' || m.type === 'bug') && !gptCorruptMessage) {
-        findings.push({ code: 'PARTED_ERROR', message: `libparted: ${m.message}` });
+      const explained = gptCorruptMessage || (truncated && TRUNCATION_CONSEQUENCE.test(m.message));
+      if ((m.type === 'error' || m.type === 'fatal' || m.type === 'bug') && !explained) {
+        findings.push({
+          code: 'PARTED_ERROR',
+          message:
+            m.type === 'bug'
+              ? `libparted failed an internal check on the partition table of ${diskPath} (${m.message}): the table is corrupt or crafted`
+              : `libparted: ${m.message}`,
+        });
       }
+    }
+  }
+
+  /** Partitions or filesystems that need more than the disk holds: a copy cut short, or a corrupt table. */
+  #judgeSize(inspection: DiskInspection): void {
+    const { findings, path: diskPath, sizeBytes, sectorSize } = inspection;
+    const diskSectors = Math.floor(sizeBytes / sectorSize);
+    const restore =
+      inspection.kind === 'file'
+        ? `restore the complete image ${diskPath} from its source`
+        : `restore ${diskPath} or grow the device back to its full size`;
+    const extend = (bytes: number) =>
+      inspection.kind === 'file'
+        ? `; if the lost tail held no data: truncate -s ${bytes} ${diskPath}, then e2fsck -f`
+        : '';
+    let reported = false;
+    for (const p of inspection.partitions) {
+      if (p.startSector < 0 || p.lengthSectors <= 0) {
+        findings.push({
+          code: 'PARTITION_TABLE_CORRUPT',
+          partition: p.number,
+          message: `partition ${p.number} of ${diskPath} has an impossible place on the disk (start sector ${p.startSector}, ${p.lengthSectors} sectors): the partition table is corrupt or crafted`,
+          remedy: `restore the partition table of ${diskPath} from a backup (review it with: sfdisk -d ${diskPath})`,
+        });
+        continue;
+      }
+      const end = p.startSector + p.lengthSectors;
+      if (end <= diskSectors) continue;
+      reported = true;
+      const startsOutside = p.startSector >= diskSectors;
+      findings.push({
+        code: 'IMAGE_TRUNCATED',
+        partition: p.number,
+        message: startsOutside
+          ? `partition ${p.number} of ${diskPath} starts at sector ${p.startSector}, past the end of the disk (${diskSectors} sectors): the partition table is corrupt or the image was cut short`
+          : `partition ${p.number} of ${diskPath} ends at sector ${end}, but the disk has only ${diskSectors} sectors: the image was cut short`,
+        remedy: startsOutside ? restore : `${restore}${extend(end * sectorSize)}`,
+      });
+    }
+    const areas = inspection.partitions
+      .filter((p) => p.startSector >= 0 && p.startSector < diskSectors)
+      .map((p) => ({
+        fs: p.filesystem,
+        partition: p.number as number | undefined,
+        offset: p.startSector * sectorSize,
+      }));
+    if (inspection.wholeDisk) areas.push({ fs: inspection.wholeDisk, partition: undefined, offset: 0 });
+    for (const { fs, partition, offset } of areas) {
+      const ext = fs.ext;
+      if (!ext?.blocks || !ext.blockSize) continue;
+      const needed = ext.blocks * ext.blockSize;
+      if (offset + needed <= sizeBytes || (partition !== undefined && reported)) continue;
+      reported = true;
+      const where =
+        partition === undefined
+          ? `the filesystem on ${diskPath}`
+          : `the filesystem of partition ${partition} of ${diskPath}`;
+      findings.push({
+        code: 'IMAGE_TRUNCATED',
+        ...(partition === undefined ? {} : { partition }),
+        message: `${where} needs ${needed} bytes (${ext.blocks} blocks of ${ext.blockSize}), but only ${sizeBytes - offset} remain: the image was cut short`,
+        remedy: `${restore}${extend(offset + needed)}`,
+      });
+    }
+    const eof = inspection.libraryMessages.find((m) => READ_PAST_END.test(m.message));
+    if (eof && !reported) {
+      findings.push({
+        code: 'IMAGE_TRUNCATED',
+        message: `libparted read past the end of ${diskPath} (${eof.message}): the disk is shorter than its partition table says`,
+        remedy: restore,
+      });
     }
   }
 

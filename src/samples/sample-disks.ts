@@ -189,6 +189,25 @@ export const SAMPLE_DISKS: { name: string; description: string; expectFindings: 
       },
     },
     {
+      name: 'truncated-image',
+      description: 'DIDF: a 64 MiB msdos + ext4 image whose copy was cut short at 32 MiB (truncate -s 32M)',
+      expectFindings: ['IMAGE_TRUNCATED'],
+      build: async (f) => {
+        await partitioned(f, 'msdos', 'ext4');
+        await truncate(f, 32 * MiB);
+      },
+    },
+    {
+      name: 'truncated-gpt',
+      description:
+        'DIDF: a 64 MiB GPT + ext4 image cut short at 32 MiB: the backup header and the partition end are gone',
+      expectFindings: ['IMAGE_TRUNCATED'],
+      build: async (f) => {
+        await partitioned(f, 'gpt', 'ext4');
+        await truncate(f, 32 * MiB);
+      },
+    },
+    {
       name: 'msdos-xfs',
       description: 'healthy: msdos label, XFS partition',
       expectFindings: [],
