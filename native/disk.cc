@@ -10,12 +10,14 @@
 #include <linux/loop.h>
 #include <napi.h>
 #include <parted/parted.h>
+#include <setjmp.h>
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <string>
@@ -105,15 +107,27 @@ const char* ExceptionTypeName(PedExceptionType t) {
   }
 }
 
+// libparted's ped_assert() printf()s a backtrace, throws a BUG exception, then
+// calls abort(): a crafted partition table on a guest's disk (a GPT entry with
+// a negative start) would kill the process inspecting it. The handler jumps
+// back to the probe instead; only libparted's C frames lie in between.
+thread_local sigjmp_buf* t_parted_escape = nullptr;
+
 // Never Retry (a missing path loops for ever), never Fix or Yes (they write).
+// An exception that offers Retry is an I/O error: Ignore would go on with bytes
+// never read (a crafted GPT entry count then keeps libparted busy for seconds),
+// so those are cancelled, as `parted -s` does.
 PedExceptionOption AnswerException(PedException* ex) {
   static const std::pair<PedExceptionOption, const char*> kSafe[] = {{PED_EXCEPTION_IGNORE, "ignore"},
                                                                      {PED_EXCEPTION_OK, "ok"},
                                                                      {PED_EXCEPTION_CANCEL, "cancel"},
                                                                      {PED_EXCEPTION_NO, "no"}};
+  const bool io_error = (ex->options & PED_EXCEPTION_RETRY) && (ex->options & PED_EXCEPTION_CANCEL);
+  const bool escape = ex->type == PED_EXCEPTION_BUG && t_parted_escape != nullptr;
   PedExceptionOption answer = PED_EXCEPTION_UNHANDLED;
-  const char* answer_name = "unhandled";
+  const char* answer_name = escape ? "probe-abandoned" : "unhandled";
   for (const auto& [option, name] : kSafe) {
+    if (escape || (io_error && option != PED_EXCEPTION_CANCEL)) continue;
     if (ex->options & option) {
       answer = option;
       answer_name = name;
@@ -123,8 +137,29 @@ PedExceptionOption AnswerException(PedException* ex) {
   if (g_parted_messages) {
     g_parted_messages->push_back({ExceptionTypeName(ex->type), ex->message ? ex->message : "", answer_name});
   }
+  if (escape) siglongjmp(*t_parted_escape, 1);
   return answer;
 }
+
+// C stdio's stdout points at /dev/null while libparted runs, so the backtrace
+// of a failed assertion never reaches the terminal or a --json output (Node
+// writes fd 1 itself, not through stdio).
+class QuietStdout {
+ public:
+  QuietStdout() : saved_(stdout) {
+    static FILE* sink = fopen("/dev/null", "we");
+    if (sink) stdout = sink;
+  }
+  ~QuietStdout() {
+    fflush(stdout);
+    stdout = saved_;
+  }
+  QuietStdout(const QuietStdout&) = delete;
+  QuietStdout& operator=(const QuietStdout&) = delete;
+
+ private:
+  FILE* saved_;
+};
 
 struct PartitionInfo {
   int number;
@@ -138,15 +173,45 @@ struct PartedReport {
   long long sector_size = 0, length = 0;
   std::string model;
   bool opened = false, read_only = false;
+  bool abandoned = false;  // libparted failed an assertion: label and partitions untrusted
   std::vector<PartitionInfo> partitions;
   std::vector<PartedMessage> messages;
 };
+
+// The libparted calls of one probe. No object with a destructor may be alive
+// here while libparted runs: an assertion jumps straight out (AnswerException).
+void WalkParted(const PartedApi* api, PedDevice* dev, PedDisk* volatile& disk, PartedReport& out) {
+  if (PedDiskType* type = api->ped_disk_probe(dev)) {
+    out.label = type->name;
+    disk = api->ped_disk_new(dev);
+    if (!disk) return;
+    bool names = api->ped_disk_type_check_feature(disk->type, PED_DISK_TYPE_PARTITION_NAME);
+    for (PedPartition* p = api->ped_disk_next_partition(disk, nullptr); p;
+         p = api->ped_disk_next_partition(disk, p)) {
+      if (!api->ped_partition_is_active(p)) continue;
+      out.partitions.emplace_back();
+      PartitionInfo& info = out.partitions.back();
+      info.number = p->num;
+      info.kind = (p->type & PED_PARTITION_EXTENDED)  ? "extended"
+                  : (p->type & PED_PARTITION_LOGICAL) ? "logical"
+                                                      : "normal";
+      info.start = p->geom.start;
+      info.length = p->geom.length;
+      if (p->fs_type) info.filesystem = p->fs_type->name;
+      if (names) {
+        const char* n = api->ped_partition_get_name(p);
+        if (n) info.name = n;
+      }
+    }
+  }
+}
 
 Failure ProbeParted(const std::string& path, PartedReport& out) {
   LoadState load;
   const PartedApi* api = LoadParted(&load);
   if (!api) return Failure::Of("ERR_LIB_UNAVAILABLE", "parted", "dlopen", load.error, path);
   std::lock_guard<std::mutex> lock(g_parted_mutex);
+  QuietStdout quiet;
   g_parted_messages = &out.messages;
   api->ped_exception_set_handler(AnswerException);
   Failure failure;
@@ -163,30 +228,20 @@ Failure ProbeParted(const std::string& path, PartedReport& out) {
     if (api->ped_device_open(dev)) {
       out.opened = true;
       out.read_only = dev->read_only;
-      if (PedDiskType* type = api->ped_disk_probe(dev)) {
-        out.label = type->name;
-        if (PedDisk* disk = api->ped_disk_new(dev)) {
-          bool names = api->ped_disk_type_check_feature(disk->type, PED_DISK_TYPE_PARTITION_NAME);
-          for (PedPartition* p = api->ped_disk_next_partition(disk, nullptr); p;
-               p = api->ped_disk_next_partition(disk, p)) {
-            if (!api->ped_partition_is_active(p)) continue;
-            PartitionInfo info;
-            info.number = p->num;
-            info.kind = (p->type & PED_PARTITION_EXTENDED)  ? "extended"
-                        : (p->type & PED_PARTITION_LOGICAL) ? "logical"
-                                                            : "normal";
-            info.start = p->geom.start;
-            info.length = p->geom.length;
-            info.filesystem = p->fs_type ? p->fs_type->name : "";
-            if (names) {
-              const char* n = api->ped_partition_get_name(p);
-              info.name = n ? n : "";
-            }
-            out.partitions.push_back(info);
-          }
-          api->ped_disk_destroy(disk);
-        }
+      PedDisk* volatile disk = nullptr;
+      sigjmp_buf escape;
+      if (sigsetjmp(escape, 0) == 0) {
+        t_parted_escape = &escape;
+        WalkParted(api, dev, disk, out);
+      } else {
+        // A half-built PedDisk is leaked on purpose: its state is what failed.
+        out.abandoned = true;
+        out.label.clear();
+        out.partitions.clear();
+        disk = nullptr;
       }
+      t_parted_escape = nullptr;
+      if (disk) api->ped_disk_destroy(disk);
       api->ped_device_close(dev);
     }
     // Devices are cached by path with a stale length: never reuse one.
@@ -205,6 +260,7 @@ Napi::Value PartedToJs(Napi::Env env, PartedReport& r) {
   o.Set("model", r.model);
   o.Set("opened", r.opened);
   o.Set("openedReadOnly", r.read_only);
+  o.Set("abandoned", r.abandoned);
   Napi::Array parts = Napi::Array::New(env, r.partitions.size());
   for (size_t i = 0; i < r.partitions.size(); ++i) {
     const PartitionInfo& p = r.partitions[i];

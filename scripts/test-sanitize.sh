@@ -15,7 +15,7 @@ export VMBF_NATIVE_ADDON=$addon
 # intercept_strchr=0: libparted's own constructor (ped_disk_gpt_init) trips the strchr interceptor in every process.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:intercept_strchr=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-npx vitest run test/10-disk-inspector.test.ts test/11-disk-parallel.test.ts test/12-native-abuse.test.ts \
+npx vitest run test/10-disk-inspector.test.ts test/11-disk-parallel.test.ts test/12-native-abuse.test.ts test/13-hostile-disks.test.ts \
   test/20-xenstore.contract.test.ts test/45-xen-driver.test.ts "$@"
 
 # Leaks, under valgrind, on the regular build: every native entry point in a loop; a leak that grows with

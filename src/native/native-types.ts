@@ -72,6 +72,8 @@ export interface NativePartedReport {
   model: string;
   opened: boolean;
   openedReadOnly: boolean;
+  /** libparted failed an internal assertion on this disk (it would have aborted the process): no label, no partitions. */
+  abandoned: boolean;
   partitions: {
     number: number;
     kind: 'normal' | 'logical' | 'extended';
