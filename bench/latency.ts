@@ -34,6 +34,7 @@ const CASES: Record<string, BenchCase> = {
   'didf-partition-table': { disk: 'zeroed-partition-table' },
   'didf-superblock': { disk: 'zeroed-superblock' },
   'didf-superblock-whole-disk': { disk: 'whole-disk-zeroed-4k', wholeDisk: true },
+  'didf-truncated-image': { disk: 'truncated-image' },
   uvke: { disk: 'msdos-ext4', noRamdisk: true },
   'uvke-initrd-without-blkfront': { disk: 'msdos-ext4' },
   'not-pv-kernel': { disk: 'msdos-ext4' },
@@ -44,6 +45,7 @@ const SAMPLES = [
   'zeroed-partition-table',
   'zeroed-superblock',
   'whole-disk-zeroed-4k',
+  'truncated-image',
 ];
 
 const s = (ms: number | undefined) => (ms === undefined ? '–' : (ms / 1000).toFixed(2));

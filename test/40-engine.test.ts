@@ -29,6 +29,7 @@ beforeAll(async () => {
     'zeroed-partition-table',
     'zeroed-superblock',
     'whole-disk-zeroed-4k',
+    'truncated-image',
   ]);
   images = Object.fromEntries(built.map((b) => [b.name, b.path]));
 });
@@ -178,6 +179,25 @@ describe('engine on boots recorded on real Xen', () => {
       disk: 'xvda',
       remedy: `e2fsck -b 8193 -B 1024 ${img}`,
     });
+  });
+
+  it('DIDF, an image cut short (not in the paper): the kernel truncates xvda1, ext4 refuses it; the size to restore', async () => {
+    const img = images['truncated-image'] as string;
+    const { report } = await run([recorded('didf-truncated-image')], spec(img), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    // At the kernel's "xvda: p1 size 129024 extends beyond EOD" (24.1 s), 2.6 s before the failed mount.
+    expect(report.tries[0]?.times.verdictMs).toBe(24058);
+    expect(report.causes).toHaveLength(1);
+    expect(report.causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
+    expect(report.causes[0]?.remedy).toContain(`truncate -s 67108864 ${img}`);
+    expect(report.causes[0]?.evidence).toEqual([
+      expect.objectContaining({ source: 'inspector', value: 'IMAGE_TRUNCATED' }),
+      expect.objectContaining({
+        source: 'console',
+        detail: 'rule partition-beyond-end-of-disk',
+        value: '[   11.157641] xvda: p1 size 129024 extends beyond EOD, truncated',
+      }),
+    ]);
   });
 
   it('UVKE: no ramdisk and no block frontend in the kernel: decided at "Device with no driver"', async () => {

@@ -91,6 +91,11 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     miss: 'Mounted /dev/xvda1 as root file system.',
   },
   'initramfs-shell-prompt': { hit: '(initramfs) ', miss: 'Loading (initramfs) modules' },
+  // From the testbed's didf-truncated-image recording.
+  'partition-beyond-end-of-disk': {
+    hit: '[   11.157641] xvda: p1 size 129024 extends beyond EOD, truncated',
+    miss: '[   11.156903]  xvda: xvda1',
+  },
   'mount-root-invalid-argument': {
     hit: 'mount: mounting /dev/xvda1 on /root failed: Invalid argument',
     miss: 'mount: mounting /dev/xvda1 on /root succeeded',
@@ -127,7 +132,8 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     miss: 'EXT4-fs (xvda1): recovery complete',
   },
   'ext4-bad-geometry': {
-    hit: 'EXT4-fs (xvda1): bad geometry: block count 262144 exceeds size of device (131072 blocks)',
+    // The testbed's didf-truncated-image recording.
+    hit: '[   13.652166] EXT4-fs (xvda1): bad geometry: block count 64512 exceeds size of device (31744 blocks)',
     miss: 'EXT4-fs (xvda1): good geometry',
   },
   'xfs-metadata-crc': {

@@ -310,6 +310,9 @@ build_guest() {
   dd if=/dev/zero of="$g/didf-superblock.img" bs=4k count=1 seek=256 conv=notrunc status=none
   cp --sparse=always "$g/normal-whole.img" "$g/didf-superblock-whole-disk.img" # whole-disk fs = /dev/xvda
   dd if=/dev/zero of="$g/didf-superblock-whole-disk.img" bs=4k count=1 conv=notrunc status=none
+  # Not one of the paper's faults: an image copy cut short, half of partition 1 gone.
+  cp --sparse=always "$g/normal-part.img" "$g/didf-truncated-image.img"
+  truncate -s 32M "$g/didf-truncated-image.img"
   echo "$kver" > "$g/kernel-version"
   safe_rm "$GUEST"; mv "$GUEST.new" "$GUEST"
 }

@@ -24,6 +24,7 @@ import {
   VmConsoleMonitor,
 } from '../monitor/vm-console-monitor.js';
 import { VmCreationMonitor } from '../monitor/vm-creation-monitor.js';
+import { wholeDiskDevice } from '../xl/config.js';
 import { type VmSpec, expectsRootDisk } from './vm-spec.js';
 
 export type Phase =
@@ -254,12 +255,14 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     blockFrontendMissing: boolean,
   ): Promise<TryState> {
     const vcr = new VcrMonitor();
+    const rootDisk = this.spec.rootDevice ? wholeDiskDevice(this.spec.rootDevice) : undefined;
     const consoleMonitor = new VmConsoleMonitor(this.options.consoleMatcher());
     const detector = new VmBootFailDetector(
       {
         expectsRootDisk: expectsRootDisk(this.spec),
         configuredDisks: this.spec.disks.length,
         damagedDevices,
+        ...(rootDisk !== undefined ? { rootDisk } : {}),
         hasRamdisk: this.spec.ramdisk !== undefined,
         blockFrontendMissing,
         ...(this.options.quietReadsMs !== undefined ? { quietReadsMs: this.options.quietReadsMs } : {}),

@@ -6,6 +6,7 @@
  */
 import type { Evidence } from '../analysis/evidence.js';
 import type { Signal } from '../driver/signals.js';
+import { wholeDiskDevice } from '../xl/config.js';
 import { type VbdView, type VcrMonitor, XenbusState } from './vcr-monitor.js';
 import { type ConsoleMatch, type VmConsoleMonitor, severityFor } from './vm-console-monitor.js';
 
@@ -16,6 +17,8 @@ export interface DetectorContext {
   configuredDisks: number;
   /** Device numbers whose disks the preflight found damaged (DIDF). */
   damagedDevices: ReadonlySet<number>;
+  /** The device number of the disk root= is on, when it names one. */
+  rootDisk?: number;
   /** The VM boots with a ramdisk (its initramfs may load drivers the kernel lacks). */
   hasRamdisk?: boolean;
   /** The preflight found neither the kernel nor its ramdisk has xen-blkfront. */
@@ -37,7 +40,7 @@ export type BootDecision =
 export class VmBootFailDetector {
   /** Everything seen that speaks of a failure, in order. */
   readonly evidence: Evidence[] = [];
-  readonly #ctx: Required<DetectorContext>;
+  readonly #ctx: Required<Omit<DetectorContext, 'rootDisk'>> & Pick<DetectorContext, 'rootDisk'>;
   readonly #flagged = new Set<string>();
   /** When the initramfs said it waits for its root (cue root-wait). */
   #rootWaitAt: number | undefined;
@@ -149,8 +152,22 @@ export class VmBootFailDetector {
         });
       }
       if (severity === 'fatal') return this.#fail(m.at, m.message ?? m.ruleId);
+      // The guest hits the very damage the preflight found on its root disk
+      // (e.g. "xvda: p1 ... extends beyond EOD" on an image cut short).
+      if (severity === 'evidence' && m.fault === 'DIDF' && this.#namesDamagedRootDisk(m)) {
+        return this.#fail(
+          m.at,
+          'the guest reports damage on its root disk, which was found damaged before boot',
+        );
+      }
     }
     return undefined;
+  }
+
+  #namesDamagedRootDisk(m: ConsoleMatch): boolean {
+    const name = m.captures.disk ?? m.captures.device;
+    const disk = name === undefined ? undefined : wholeDiskDevice(name);
+    return disk !== undefined && disk === this.#ctx.rootDisk && this.#ctx.damagedDevices.has(disk);
   }
 
   #fromVbds(now: number): BootDecision | undefined {

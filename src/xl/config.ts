@@ -317,6 +317,14 @@ export function vdevToDevice(vdev: string): number | undefined {
   return undefined;
 }
 
+/** The device number of the whole disk a vdev or guest device name (xvda1, /dev/xvda) is on. */
+export function wholeDiskDevice(name: string): number | undefined {
+  const device = vdevToDevice(name.replace(/^\/dev\//, ''));
+  if (device === undefined) return undefined;
+  // Xen's extended scheme keeps 8 partition bits; the others keep 4.
+  return device & (1 << 28) ? device & ~0xff : device & ~0xf;
+}
+
 function asString(setting: XlSetting | undefined, file: string): string | undefined {
   if (!setting) return undefined;
   if (typeof setting.value !== 'string')

@@ -40,6 +40,7 @@ case_setup() {
     didf-partition-table) image=didf-partition-table.img what="DIDF: partition table zeroed (dd if=/dev/zero bs=4k count=1 on the disk)" ;;
     didf-superblock) image=didf-superblock.img what="DIDF: root superblock zeroed (dd if=/dev/zero bs=4k count=1 on xvda1)" ;;
     didf-superblock-whole-disk) image=didf-superblock-whole-disk.img root=/dev/xvda what="DIDF: whole-disk ext4, first 4 KiB zeroed" ;;
+    didf-truncated-image) image=didf-truncated-image.img what="DIDF: the partitioned image cut short at 32 MiB (truncate -s 32M)" ;;
     uvke) image=normal-part.img ramdisk="" what="UVKE: Debian kernel (ext4 and xen-blkfront are modules) with no ramdisk" ;;
     uvke-initrd-without-blkfront) image=normal-part.img ramdisk=$G/initrd-noblk.img what="UVKE: initrd holding ext4 but not xen-blkfront" ;;
     not-pv-kernel) image=normal-part.img kernel=$G/not-pv-kernel what="UVKE: kernel file that is not a PV kernel (a static busybox ELF)" ;;
