@@ -394,9 +394,14 @@ export class DiskInspector {
       inspection.kind === 'file'
         ? `restore the complete image ${diskPath} from its source`
         : `restore ${diskPath} or grow the device back to its full size`;
-    const extend = (bytes: number) =>
+    // The filesystem check to run after growing the image back, named the way e2fsprogs takes it.
+    const check = (fs: FilesystemInfo, partition: number | undefined, offset: number) =>
+      !fs.ext
+        ? 'check its filesystem'
+        : `e2fsck -f ${partition === undefined ? diskPath : partitionDevice(inspection, partition, offset)}`;
+    const extend = (bytes: number, then: string) =>
       inspection.kind === 'file'
-        ? `; if the lost tail held no data: truncate -s ${bytes} ${diskPath}, then e2fsck -f`
+        ? `; if the lost tail held no data: truncate -s ${bytes} ${diskPath}, then ${then}`
         : '';
     let reported = false;
     for (const p of inspection.partitions) {
@@ -419,7 +424,9 @@ export class DiskInspector {
         message: startsOutside
           ? `partition ${p.number} of ${diskPath} starts at sector ${p.startSector}, past the end of the disk (${diskSectors} sectors): the partition table is corrupt or the image was cut short`
           : `partition ${p.number} of ${diskPath} ends at sector ${end}, but the disk has only ${diskSectors} sectors: the image was cut short`,
-        remedy: startsOutside ? restore : `${restore}${extend(end * sectorSize)}`,
+        remedy: startsOutside
+          ? restore
+          : `${restore}${extend(end * sectorSize, check(p.filesystem, p.number, p.startSector * sectorSize))}`,
       });
     }
     const areas = inspection.partitions
@@ -444,7 +451,7 @@ export class DiskInspector {
         code: 'IMAGE_TRUNCATED',
         ...(partition === undefined ? {} : { partition }),
         message: `${where} needs ${needed} bytes (${ext.blocks} blocks of ${ext.blockSize}), but only ${sizeBytes - offset} remain: the image was cut short`,
-        remedy: `${restore}${extend(offset + needed)}`,
+        remedy: `${restore}${extend(offset + needed, check(fs, partition, offset))}`,
       });
     }
     const eof = inspection.libraryMessages.find((m) => READ_PAST_END.test(m.message));
