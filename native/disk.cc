@@ -33,6 +33,7 @@ namespace {
 // clang-format off
 #define VMBF_PARTED_SYMBOLS(X) \
   X(ped_exception_set_handler) \
+  X(ped_exception_catch) \
   X(ped_device_get) \
   X(ped_device_open) \
   X(ped_device_close) \
@@ -235,6 +236,8 @@ Failure ProbeParted(const std::string& path, PartedReport& out) {
         WalkParted(api, dev, disk, out);
       } else {
         // A half-built PedDisk is leaked on purpose: its state is what failed.
+        // The jump skipped libparted's own clean-up of the exception.
+        api->ped_exception_catch();
         out.abandoned = true;
         out.label.clear();
         out.partitions.clear();
