@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDiskSpec, parseXlConfig, vdevToDevice } from '../src/xl/config.js';
+import { parseDiskSpec, parseXlConfig, vdevToDevice, wholeDiskDevice } from '../src/xl/config.js';
 
 describe('xl config syntax', () => {
   it('strings, numbers, lists over lines with trailing commas, comments, ";" and +=', () => {
@@ -98,5 +98,17 @@ describe('disk specs', () => {
     ['nvme0n1', undefined],
   ])('vdev %s -> %s', (vdev, device) => {
     expect(vdevToDevice(vdev)).toBe(device);
+  });
+
+  it.each([
+    ['xvda1', 51712],
+    ['/dev/xvda', 51712],
+    ['/dev/xvdb3', 51728],
+    ['xvdq5', (1 << 28) | (16 << 8)],
+    ['hdb1', 832],
+    ['/dev/sdb2', 2064],
+    ['nvme0n1p1', undefined],
+  ])('the whole disk of %s is device %s', (name, device) => {
+    expect(wholeDiskDevice(name)).toBe(device);
   });
 });

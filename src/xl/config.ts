@@ -319,10 +319,12 @@ export function vdevToDevice(vdev: string): number | undefined {
 
 /** The device number of the whole disk a vdev or guest device name (xvda1, /dev/xvda) is on. */
 export function wholeDiskDevice(name: string): number | undefined {
-  const device = vdevToDevice(name.replace(/^\/dev\//, ''));
+  const vdev = name.replace(/^\/dev\//, '');
+  const device = vdevToDevice(vdev);
   if (device === undefined) return undefined;
-  // Xen's extended scheme keeps 8 partition bits; the others keep 4.
-  return device & (1 << 28) ? device & ~0xff : device & ~0xf;
+  // Partition bits: 8 in Xen's extended scheme, 6 for IDE (64 minors a disk), 4 otherwise.
+  if (device & (1 << 28)) return device & ~0xff;
+  return vdev.startsWith('hd') ? device & ~0x3f : device & ~0xf;
 }
 
 function asString(setting: XlSetting | undefined, file: string): string | undefined {
