@@ -169,11 +169,9 @@ describe(`hostile disk content (${ROUNDS} seeded mutations, seed ${SEED})`, () =
         for (const r of mutated) await fd.write(r.bytes, 0, r.bytes.length, r.offset);
         const what = `round ${round}, ${image.name}`;
 
-        let codes: string;
+        let findings: string[];
         try {
-          const inspection = await inspector.inspect(image.work);
-          for (const f of inspection.findings) expect(KNOWN, `${what}: ${f.code}`).toContain(f.code);
-          codes = inspection.findings.map((f) => f.code).join(',') || 'none';
+          findings = (await inspector.inspect(image.work)).findings.map((f) => f.code);
         } catch (error) {
           // VMBF_HOSTILE_KEEP=DIR keeps the image that failed, to reproduce it.
           const keep = process.env.VMBF_HOSTILE_KEEP;
@@ -182,6 +180,8 @@ describe(`hostile disk content (${ROUNDS} seeded mutations, seed ${SEED})`, () =
             `${what}: inspection threw ${(error as { code?: string }).code}: ${(error as Error).message}`,
           );
         }
+        for (const code of findings) expect(KNOWN, `${what}: ${code}`).toContain(code);
+        const codes = findings.join(',') || 'none';
         seen.set(codes, (seen.get(codes) ?? 0) + 1);
 
         for (const r of mutated) {
