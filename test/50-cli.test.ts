@@ -160,6 +160,26 @@ describe('vmbootfail inspect <config> predicts the paper faults without Xen', ()
   });
 });
 
+describe('inspect --samples: the README command, a self-check of the inspector', () => {
+  it('builds the 13 samples, shows each diagnosis, and exits 0 when every one is as its description says', async () => {
+    const samples = path.join(dir, 'samples');
+    const r = cli('inspect', '--samples', samples);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('13 sample disks: each diagnosed as its description says');
+    expect(r.out).toContain('! IMAGE_TRUNCATED: partition 1 of');
+    expect(r.out).toContain('! SUPERBLOCK_DAMAGED: partition 1 of');
+    const json = JSON.parse(cli('inspect', '--json', '--samples', samples).out);
+    expect(json.disks).toHaveLength(13);
+    expect(json.samplesNotAsDescribed).toEqual([]);
+  }, 120_000);
+
+  it('with other targets beside the samples, the usual rule: a fault found exits 4', async () => {
+    const r = cli('inspect', '--samples', path.join(dir, 'samples2'), images['msdos-ext4'] as string);
+    expect(r.code).toBe(4);
+    expect(r.out).not.toContain('sample disks:');
+  }, 120_000);
+});
+
 describe('bad input: precise message, documented exit code', () => {
   it.each([
     ['a missing file', ['inspect', '/nonexistent/disk.img'], 2, 'ERR_DISK_NOT_FOUND'],

@@ -40,7 +40,7 @@ async function looksLikeXlConfig(target: string): Promise<boolean> {
 async function inspectCommand(targets: string[], options: InspectOptions): Promise<ExitCodeValue> {
   const inspector = new DiskInspector();
   const configs: string[] = [];
-  const disks: { path: string; note?: string }[] = [];
+  const disks: { path: string; note?: string; expectFindings?: string[] }[] = [];
   for (const t of targets) {
     if (await looksLikeXlConfig(t)) configs.push(t);
     else disks.push({ path: t });
@@ -51,7 +51,9 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
         ? options.samples
         : await mkdtemp(path.join(os.tmpdir(), 'vmbootfail-samples-'));
     const built = await buildSampleDisks(dir);
-    disks.push(...built.map((s) => ({ path: s.path, note: s.description })));
+    disks.push(
+      ...built.map((s) => ({ path: s.path, note: s.description, expectFindings: s.expectFindings })),
+    );
   }
   if (disks.length === 0 && configs.length === 0) {
     throw new VmbootfailError(
@@ -64,6 +66,9 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
   const results: (DiskInspection | { path: string; error: { code: string; message: string } })[] = [];
   const configReports: (InspectReport | { path: string; error: { code: string; message: string } })[] = [];
   let worst: ExitCodeValue = ExitCode.OK;
+  // --samples alone is a self-check: each sample must be diagnosed as its description says.
+  const samplesOnly = configs.length === 0 && disks.every((d) => d.expectFindings !== undefined);
+  const samplesNotAsDescribed: string[] = [];
   for (const config of configs) {
     try {
       const report = await inspectConfig(config);
@@ -81,6 +86,12 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
     try {
       const inspection = await inspector.inspect(disk.path);
       results.push(inspection);
+      const codes = inspection.findings.map((f) => f.code);
+      if (disk.expectFindings && codes.join(',') !== disk.expectFindings.join(',')) {
+        samplesNotAsDescribed.push(
+          `${disk.path}: expected [${disk.expectFindings.join(', ')}], found [${codes.join(', ')}]`,
+        );
+      }
       if (inspection.findings.length > 0 && worst === ExitCode.OK) worst = ExitCode.FAULT_PREDICTED;
       if (!options.json) {
         if (disk.note) print(`# ${disk.note}`);
@@ -98,13 +109,27 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
   if (options.json) {
     print(
       JSON.stringify(
-        { schemaVersion: JSON_SCHEMA_VERSION, command: 'inspect', configs: configReports, disks: results },
+        {
+          schemaVersion: JSON_SCHEMA_VERSION,
+          command: 'inspect',
+          configs: configReports,
+          disks: results,
+          ...(samplesOnly ? { samplesNotAsDescribed } : {}),
+        },
         null,
         2,
       ),
     );
   }
-  return worst;
+  if (!samplesOnly || (worst !== ExitCode.OK && worst !== ExitCode.FAULT_PREDICTED)) return worst;
+  if (!options.json) {
+    print(
+      samplesNotAsDescribed.length === 0
+        ? `${disks.length} sample disks: each diagnosed as its description says`
+        : `sample disks NOT diagnosed as described (a bug):\n  ${samplesNotAsDescribed.join('\n  ')}`,
+    );
+  }
+  return samplesNotAsDescribed.length === 0 ? ExitCode.OK : ExitCode.INTERNAL;
 }
 
 interface TestOptions {
