@@ -254,8 +254,8 @@ export class DiskInspector {
     lengthSectors: number,
     partedType: string | null,
   ): Promise<FilesystemInfo> {
+    if (!startsOnDisk(startSector, inspection)) return { type: null };
     const offset = startSector * inspection.sectorSize;
-    if (!(offset >= 0 && offset < inspection.sizeBytes)) return { type: null };
     const size = Math.min(lengthSectors * inspection.sectorSize, inspection.sizeBytes - offset);
     return this.#filesystemAt(addon, inspection.realPath, offset, size, partedType);
   }
@@ -333,9 +333,7 @@ export class DiskInspector {
 
     const areas: { fs: FilesystemInfo; partition?: number; offset: number }[] = inspection.partitions
       // A partition that starts past the end was not probed: IMAGE_TRUNCATED says why.
-      .filter(
-        (p) => p.kind !== 'extended' && p.startSector >= 0 && p.startSector * sector < inspection.sizeBytes,
-      )
+      .filter((p) => p.kind !== 'extended' && startsOnDisk(p.startSector, inspection))
       .map((p) => ({ fs: p.filesystem, partition: p.number, offset: p.startSector * sector }));
     const whole = inspection.wholeDisk;
     if (whole && (whole.type !== null || whole.ext)) areas.push({ fs: whole, offset: 0 });
@@ -430,7 +428,7 @@ export class DiskInspector {
       });
     }
     const areas = inspection.partitions
-      .filter((p) => p.startSector >= 0 && p.startSector < diskSectors)
+      .filter((p) => startsOnDisk(p.startSector, inspection))
       .map((p) => ({
         fs: p.filesystem,
         partition: p.number as number | undefined,
@@ -480,6 +478,11 @@ export class DiskInspector {
   async #probe<T>(op: string, diskPath: string, call: () => Promise<T>): Promise<T> {
     return withDeadline(call, this.#timeoutMs, { lib: libraryOf(op), op, path: diskPath });
   }
+}
+
+/** A corrupt or cut-short partition table can point anywhere, even before sector 0. */
+function startsOnDisk(startSector: number, inspection: DiskInspection): boolean {
+  return startSector >= 0 && startSector * inspection.sectorSize < inspection.sizeBytes;
 }
 
 function libraryOf(op: string): string {
