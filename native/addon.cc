@@ -14,6 +14,8 @@ Napi::Value PartedProbe(const Napi::CallbackInfo& info);
 Napi::Value BlkidProbe(const Napi::CallbackInfo& info);
 Napi::Value Ext2Probe(const Napi::CallbackInfo& info);
 Napi::Value LoopProbe(const Napi::CallbackInfo& info);
+Napi::Value ReadAreaProbe(const Napi::CallbackInfo& info);
+Napi::Value Crc32c(const Napi::CallbackInfo& info);
 Napi::Value DiskThreadReadOnly(const Napi::CallbackInfo& info);
 bool PartedLibraryLoaded(std::string& reason);
 
@@ -83,6 +85,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("blkidProbe", Napi::Function::New(env, BlkidProbe));
   exports.Set("ext2Probe", Napi::Function::New(env, Ext2Probe));
   exports.Set("loopProbe", Napi::Function::New(env, LoopProbe));
+  exports.Set("readArea", Napi::Function::New(env, ReadAreaProbe));
+  exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("diskThreadReadOnly", Napi::Function::New(env, DiskThreadReadOnly));
   return exports;
 }

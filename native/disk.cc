@@ -385,11 +385,25 @@ Napi::Value BlkidToJs(Napi::Env env, BlkidReport& r) {
 }
 
 // ---- libext2fs ------------------------------------------------------------
+// libext2fs opens the filesystem and reads descriptors and inodes; the kernel's
+// mount-time judgments (fs/ext4/super.c, fs/jbd2/journal.c) are made in
+// TypeScript (src/disk/ext-mount-model.ts) from the facts gathered here.
 
 struct Ext2Attempt {
   long long superblock = 0;  // 0 = primary
   int block_size = 0;
   errcode_t code = 0;
+};
+struct DescProblem {
+  unsigned group;
+  std::string what;  // block-bitmap-overlaps-superblock, inode-table-not-in-group, checksum, ...
+  unsigned long long block;
+};
+struct InodeFacts {
+  bool read = false;
+  errcode_t code = 0;  // ext2fs_read_inode2 without IGNORE_CSUM
+  unsigned mode = 0, links = 0, flags = 0;
+  unsigned long long size = 0, blocks = 0;
 };
 struct Ext2Report {
   Ext2Attempt primary;
@@ -400,6 +414,21 @@ struct Ext2Report {
   unsigned block_size = 0;
   std::string uuid, label;
   bool has_journal = false, metadata_csum = false;
+  // The primary superblock as read from the disk, whatever libext2fs thinks of it.
+  bool raw_read = false;
+  ext2_super_block raw{};
+  unsigned raw_checksum_computed = 0;
+  // Open again ignoring checksum errors, to reach the descriptors and inodes.
+  bool deep_ok = false;
+  errcode_t deep_code = 0;
+  errcode_t check_desc_code = 0;
+  unsigned groups = 0, gdt_blocks = 0, desc_problem_count = 0;
+  std::vector<DescProblem> desc_problems;
+  InodeFacts root, journal;
+  errcode_t journal_bmap_code = 0;
+  unsigned long long journal_block0 = 0;
+  std::vector<unsigned char> journal_super;  // 1024 bytes of the journal superblock
+  errcode_t journal_read_code = 0;
 };
 
 std::string Ext2Message(errcode_t code) {
@@ -431,10 +460,10 @@ const char* Ext2Problem(errcode_t code) {
 }
 
 errcode_t OpenExt2(const std::string& path, long long offset, long long superblock, int block_size,
-                   ext2_filsys* fs) {
+                   int extra_flags, ext2_filsys* fs) {
   std::string options = "offset=" + std::to_string(offset);
   // No EXT2_FLAG_RW: the filesystem is opened read-only.
-  return ext2fs_open2(path.c_str(), options.c_str(), EXT2_FLAG_64BITS, superblock,
+  return ext2fs_open2(path.c_str(), options.c_str(), EXT2_FLAG_64BITS | extra_flags, superblock,
                       static_cast<unsigned>(block_size), unix_io_manager, fs);
 }
 
@@ -453,17 +482,119 @@ void DescribeExt2(ext2_filsys fs, Ext2Report& out) {
   out.metadata_csum = ext2fs_has_feature_metadata_csum(fs->super);
 }
 
+// The primary superblock, read raw: the kernel judges these bytes, also when
+// libext2fs refuses them. x86 and arm64 dom0s are little-endian like the format.
+void ReadRawSuper(const std::string& path, long long offset, Ext2Report& out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;
+  ssize_t n = pread(fd, &out.raw, sizeof out.raw, offset + SUPERBLOCK_OFFSET);
+  close(fd);
+  if (n != static_cast<ssize_t>(sizeof out.raw)) return;
+  out.raw_read = true;
+  out.raw_checksum_computed = ext2fs_crc32c_le(~0U, reinterpret_cast<const unsigned char*>(&out.raw),
+                                               offsetof(struct ext2_super_block, s_checksum));
+}
+
+void ReadInodeFacts(ext2_filsys fs, ext2_ino_t ino, InodeFacts& out) {
+  ext2_inode_large inode{};
+  int saved = fs->flags;
+  fs->flags &= ~EXT2_FLAG_IGNORE_CSUM_ERRORS;  // report a bad inode checksum as the kernel does
+  out.code = ext2fs_read_inode2(fs, ino, reinterpret_cast<ext2_inode*>(&inode), sizeof inode, 0);
+  fs->flags = saved;
+  if (out.code == EXT2_ET_INODE_CSUM_INVALID)
+    ext2fs_read_inode2(fs, ino, reinterpret_cast<ext2_inode*>(&inode), sizeof inode, 0);
+  else if (out.code)
+    return;
+  out.read = true;
+  out.mode = inode.i_mode;
+  out.links = inode.i_links_count;
+  out.flags = inode.i_flags;
+  out.size = EXT2_I_SIZE(&inode);
+  out.blocks = inode.i_blocks | (static_cast<unsigned long long>(inode.osd2.linux2.l_i_blocks_hi) << 32);
+}
+
+// ext4_check_descriptors() of Linux 6.1 fs/ext4/super.c, with its own bounds:
+// a bitmap on the superblock or the descriptor blocks refuses a read-write
+// mount, one outside its group (the whole filesystem with flex_bg) any mount,
+// a descriptor checksum mismatch a read-write mount. Written here because
+// libext2fs's ext2fs_check_desc() applies e2fsck's stricter rules instead.
+void CheckDescriptors(ext2_filsys fs, Ext2Report& out) {
+  constexpr size_t kMaxReported = 16;
+  ext2_super_block* sb = fs->super;
+  const unsigned long long sb_block = fs->blocksize == 1024 ? 1 : 0;
+  const unsigned long long blocks = ext2fs_blocks_count(sb);
+  const bool flex = ext2fs_has_feature_flex_bg(sb);
+  unsigned long long gdb0 = ext2fs_has_feature_meta_bg(sb) ? 1 : fs->desc_blocks;
+  const unsigned long long last_bg_block = sb_block + gdb0;
+  const unsigned long long itb = fs->inode_blocks_per_group;
+  unsigned long long first_block = sb->s_first_data_block;
+  out.groups = fs->group_desc_count;
+  out.gdt_blocks = fs->desc_blocks;
+  auto report = [&out](unsigned g, const char* what, unsigned long long block) {
+    ++out.desc_problem_count;
+    if (out.desc_problems.size() < kMaxReported) out.desc_problems.push_back({g, what, block});
+  };
+  for (dgrp_t i = 0; i < fs->group_desc_count; ++i) {
+    unsigned long long last_block =
+        (i == fs->group_desc_count - 1 || flex) ? blocks - 1 : first_block + sb->s_blocks_per_group - 1;
+    struct {
+      const char* name;
+      unsigned long long at, len;
+    } parts[] = {{"block-bitmap", ext2fs_block_bitmap_loc(fs, i), 1},
+                 {"inode-bitmap", ext2fs_inode_bitmap_loc(fs, i), 1},
+                 {"inode-table", ext2fs_inode_table_loc(fs, i), itb}};
+    for (auto& p : parts) {
+      std::string name = p.name;
+      if (p.at == sb_block) report(i, (name + "-overlaps-superblock").c_str(), p.at);
+      if (p.at >= sb_block + 1 && p.at <= last_bg_block)
+        report(i, (name + "-overlaps-descriptors").c_str(), p.at);
+      if (p.at < first_block || p.at + (p.len ? p.len - 1 : 0) > last_block)
+        report(i, (name + "-not-in-group").c_str(), p.at);
+    }
+    if (!ext2fs_group_desc_csum_verify(fs, i)) report(i, "checksum", 0);
+    if (!flex) first_block += sb->s_blocks_per_group;
+  }
+}
+
+void DeepExt2(const std::string& path, long long offset, Ext2Report& out) {
+  ext2_filsys fs = nullptr;
+  out.deep_code = OpenExt2(path, offset, 0, 0, EXT2_FLAG_IGNORE_CSUM_ERRORS, &fs);
+  if (out.deep_code) return;
+  out.deep_ok = true;
+  if (!out.primary_ok) DescribeExt2(fs, out);
+  out.check_desc_code = ext2fs_check_desc(fs);
+  CheckDescriptors(fs, out);
+  ReadInodeFacts(fs, EXT2_ROOT_INO, out.root);
+  ext2_super_block* sb = fs->super;
+  if (ext2fs_has_feature_journal(sb) && sb->s_journal_inum != 0 && sb->s_journal_inum <= sb->s_inodes_count) {
+    ReadInodeFacts(fs, sb->s_journal_inum, out.journal);
+    if (out.journal.read) {
+      blk64_t phys = 0;
+      out.journal_bmap_code = ext2fs_bmap2(fs, sb->s_journal_inum, nullptr, nullptr, 0, 0, nullptr, &phys);
+      out.journal_block0 = phys;
+      if (!out.journal_bmap_code && phys != 0 && phys < ext2fs_blocks_count(sb)) {
+        std::vector<unsigned char> block(fs->blocksize);
+        out.journal_read_code = io_channel_read_blk64(fs->io, phys, 1, block.data());
+        if (!out.journal_read_code) out.journal_super.assign(block.begin(), block.begin() + 1024);
+      }
+    }
+  }
+  ext2fs_close_free(&fs);
+}
+
 Failure ProbeExt2(const std::string& path, long long offset, Ext2Report& out) {
   static std::once_flag tables;
   std::call_once(tables, [] { initialize_ext2_error_table(); });
+  ReadRawSuper(path, offset, out);
   ext2_filsys fs = nullptr;
-  out.primary.code = OpenExt2(path, offset, 0, 0, &fs);
+  out.primary.code = OpenExt2(path, offset, 0, 0, 0, &fs);
   if (out.primary.code == 0) {
     out.primary_ok = true;
     DescribeExt2(fs, out);
     ext2fs_close_free(&fs);
-    return Failure{};
   }
+  if (out.raw_read && out.raw.s_magic == EXT2_SUPER_MAGIC) DeepExt2(path, offset, out);
+  if (out.primary_ok) return Failure{};
   // Backups sit at the start of groups 1, 3, 5, 7, 9, 25, 27 (sparse_super);
   // a group holds 8 * block_size blocks. Same order as e2fsck's own search.
   static const int kGroups[] = {1, 3, 5, 7, 9, 25, 27};
@@ -471,17 +602,73 @@ Failure ProbeExt2(const std::string& path, long long offset, Ext2Report& out) {
     for (int group : kGroups) {
       long long block = static_cast<long long>(group) * 8 * block_size + (block_size == 1024 ? 1 : 0);
       fs = nullptr;
-      errcode_t code = OpenExt2(path, offset, block, block_size, &fs);
+      errcode_t code = OpenExt2(path, offset, block, block_size, 0, &fs);
       if (code == 0) {
         out.backup_found = true;
         out.backup = {block, block_size, 0};
-        DescribeExt2(fs, out);
+        if (!out.deep_ok) DescribeExt2(fs, out);
         ext2fs_close_free(&fs);
         return Failure{};
       }
     }
   }
   return Failure{};
+}
+
+Napi::Value RawSuperToJs(Napi::Env env, const Ext2Report& r) {
+  const ext2_super_block& s = r.raw;
+  Napi::Object o = Napi::Object::New(env);
+  auto num = [&](const char* k, double v) { o.Set(k, Napi::Number::New(env, v)); };
+  num("magic", s.s_magic);
+  num("revLevel", s.s_rev_level);
+  num("state", s.s_state);
+  num("errors", s.s_errors);
+  num("logBlockSize", s.s_log_block_size);
+  num("logClusterSize", s.s_log_cluster_size);
+  num("blocksCountLo", s.s_blocks_count);
+  num("blocksCountHi", s.s_blocks_count_hi);
+  num("inodesCount", s.s_inodes_count);
+  num("firstDataBlock", s.s_first_data_block);
+  num("blocksPerGroup", s.s_blocks_per_group);
+  num("clustersPerGroup", s.s_clusters_per_group);
+  num("inodesPerGroup", s.s_inodes_per_group);
+  num("firstIno", s.s_first_ino);
+  num("inodeSize", s.s_inode_size);
+  num("descSize", s.s_desc_size);
+  num("featureCompat", s.s_feature_compat);
+  num("featureIncompat", s.s_feature_incompat);
+  num("featureRoCompat", s.s_feature_ro_compat);
+  num("firstMetaBg", s.s_first_meta_bg);
+  num("reservedGdtBlocks", s.s_reserved_gdt_blocks);
+  num("logGroupsPerFlex", s.s_log_groups_per_flex);
+  num("minExtraIsize", s.s_min_extra_isize);
+  num("wantExtraIsize", s.s_want_extra_isize);
+  num("checksumType", s.s_checksum_type);
+  num("checksum", s.s_checksum);
+  num("checksumComputed", r.raw_checksum_computed);
+  num("journalInum", s.s_journal_inum);
+  num("journalDev", s.s_journal_dev);
+  num("encoding", s.s_encoding);
+  num("mntCount", s.s_mnt_count);
+  num("maxMntCount", static_cast<int16_t>(s.s_max_mnt_count));
+  num("creatorOs", s.s_creator_os);
+  bool uuid_set = false;
+  for (unsigned char c : s.s_journal_uuid) uuid_set = uuid_set || c != 0;
+  o.Set("journalUuidSet", uuid_set);
+  return o;
+}
+
+Napi::Object InodeToJs(Napi::Env env, const InodeFacts& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("read", f.read);
+  if (f.code) o.Set("error", Ext2Message(f.code));
+  o.Set("checksumValid", f.code != EXT2_ET_INODE_CSUM_INVALID);
+  o.Set("mode", f.mode);
+  o.Set("links", f.links);
+  o.Set("flags", Napi::Number::New(env, f.flags));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(f.size)));
+  o.Set("blocks", Napi::Number::New(env, static_cast<double>(f.blocks)));
+  return o;
 }
 
 Napi::Value Ext2ToJs(Napi::Env env, Ext2Report& r) {
@@ -500,7 +687,7 @@ Napi::Value Ext2ToJs(Napi::Env env, Ext2Report& r) {
   } else {
     o.Set("backup", env.Null());
   }
-  if (r.primary_ok || r.backup_found) {
+  if (r.primary_ok || r.backup_found || r.deep_ok) {
     o.Set("blockSize", r.block_size);
     o.Set("blocks", Napi::Number::New(env, static_cast<double>(r.blocks)));
     o.Set("uuid", r.uuid);
@@ -508,7 +695,64 @@ Napi::Value Ext2ToJs(Napi::Env env, Ext2Report& r) {
     o.Set("hasJournal", r.has_journal);
     o.Set("metadataChecksums", r.metadata_csum);
   }
+  o.Set("superblock", r.raw_read ? RawSuperToJs(env, r) : env.Null());
+  if (r.raw_read && r.raw.s_magic == EXT2_SUPER_MAGIC) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("opened", r.deep_ok);
+    if (r.deep_code) d.Set("openError", Ext2Message(r.deep_code));
+    if (r.deep_ok) {
+      if (r.check_desc_code) d.Set("checkDescError", Ext2Message(r.check_desc_code));
+      d.Set("groups", r.groups);
+      d.Set("descriptorBlocks", r.gdt_blocks);
+      d.Set("descriptorProblemCount", r.desc_problem_count);
+      Napi::Array problems = Napi::Array::New(env, r.desc_problems.size());
+      for (size_t i = 0; i < r.desc_problems.size(); ++i) {
+        Napi::Object p = Napi::Object::New(env);
+        p.Set("group", r.desc_problems[i].group);
+        p.Set("what", r.desc_problems[i].what);
+        p.Set("block", Napi::Number::New(env, static_cast<double>(r.desc_problems[i].block)));
+        problems.Set(i, p);
+      }
+      d.Set("descriptorProblems", problems);
+      d.Set("rootInode", InodeToJs(env, r.root));
+      if (r.journal.read || r.journal.code) {
+        Napi::Object j = InodeToJs(env, r.journal);
+        if (r.journal_bmap_code) j.Set("bmapError", Ext2Message(r.journal_bmap_code));
+        j.Set("firstBlock", Napi::Number::New(env, static_cast<double>(r.journal_block0)));
+        if (r.journal_read_code) j.Set("readError", Ext2Message(r.journal_read_code));
+        if (!r.journal_super.empty())
+          j.Set("superblock",
+                Napi::Buffer<unsigned char>::Copy(env, r.journal_super.data(), r.journal_super.size()));
+        d.Set("journalInode", j);
+      }
+    }
+    o.Set("deep", d);
+  }
   return o;
+}
+
+// ---- raw areas (xfs, btrfs superblocks) -------------------------------------
+// No Debian library exposes the xfs or btrfs superblock verifiers, so their
+// checks are made in TypeScript on these bytes; the CRC is libext2fs's crc32c.
+
+struct AreaReport {
+  std::vector<unsigned char> bytes;
+};
+
+Failure ReadArea(const std::string& path, long long offset, long long length, AreaReport& out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Failure::FromErrno(errno, "vmbootfail", "open", path);
+  out.bytes.resize(static_cast<size_t>(length));
+  ssize_t n = pread(fd, out.bytes.data(), out.bytes.size(), offset);
+  int err = errno;
+  close(fd);
+  if (n < 0) return Failure::FromErrno(err, "vmbootfail", "pread", path);
+  out.bytes.resize(static_cast<size_t>(n));  // short at the end of the disk
+  return Failure{};
+}
+
+Napi::Value AreaToJs(Napi::Env env, AreaReport& r) {
+  return Napi::Buffer<unsigned char>::Copy(env, r.bytes.data(), r.bytes.size());
 }
 
 // ---- loop devices -----------------------------------------------------------
@@ -604,6 +848,31 @@ Napi::Value Ext2Probe(const Napi::CallbackInfo& info) {
   auto offset = static_cast<long long>(ArgNumber(info, 1));
   return PostProbe<Ext2Report>(
       info, [offset](const std::string& p, Ext2Report& r) { return ProbeExt2(p, offset, r); }, Ext2ToJs);
+}
+
+// readArea(path, offsetBytes, lengthBytes): at most 1 MiB, short at the end of the disk.
+Napi::Value ReadAreaProbe(const Napi::CallbackInfo& info) {
+  auto offset = static_cast<long long>(ArgNumber(info, 1));
+  auto length = static_cast<long long>(ArgNumber(info, 2));
+  if (offset < 0 || length <= 0 || length > (1 << 20)) {
+    Napi::RangeError::New(info.Env(), "offset must be >= 0 and length in 1..1048576")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return PostProbe<AreaReport>(
+      info, [offset, length](const std::string& p, AreaReport& r) { return ReadArea(p, offset, length, r); },
+      AreaToJs);
+}
+
+// crc32c(buffer, seed): libext2fs's CRC32C, no final inversion (as ext4, jbd2, xfs and btrfs start it).
+Napi::Value Crc32c(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "crc32c(buffer, seed)").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  auto buf = info[0].As<Napi::Buffer<unsigned char>>();
+  uint32_t seed = info[1].As<Napi::Number>().Uint32Value();
+  return Napi::Number::New(info.Env(), ext2fs_crc32c_le(seed, buf.Data(), buf.Length()));
 }
 
 Napi::Value LoopProbe(const Napi::CallbackInfo& info) {

@@ -70,7 +70,7 @@ describe('disk inspection of built images', () => {
       label: 'gpt',
       partitions: [{ number: 1, start: 2048, fs: 'ext4', ext: 'valid', backup: undefined }],
       wholeDisk: undefined,
-      gpt: { primaryHeader: 'valid', backupHeader: 'unknown' },
+      gpt: { primaryHeader: 'valid', backupHeader: 'not-needed' },
       findings: [],
     });
   });
@@ -125,7 +125,10 @@ describe('disk inspection of built images', () => {
       gpt: undefined,
       findings: ['SUPERBLOCK_CHECKSUM'],
     });
-    expect(d.findings[0]?.message).toContain('Superblock checksum does not match');
+    expect(d.findings[0]?.message).toContain('superblock checksum does not match');
+    expect(d.findings[0]?.kernelSays).toBe(
+      'VFS: Found ext4 filesystem with invalid superblock checksum.  Run e2fsck?',
+    );
   });
 
   it('an msdos image cut short: the partition runs past the end; named with the size to restore, no probe past the end', async () => {
@@ -286,7 +289,10 @@ describe('loop devices', () => {
       expect(d.kind).toBe('block-device');
       expect(d.loop).toEqual({ attached: false });
       expect(d.findings).toEqual([
-        expect.objectContaining({ code: 'LOOP_UNATTACHED', remedy: `losetup ${device} <image-file>` }),
+        expect.objectContaining({
+          code: 'LOOP_UNATTACHED',
+          remedy: `losetup ${device} IMAGE_FILE  # IMAGE_FILE: the image this device should hold`,
+        }),
       ]);
     },
   );

@@ -22,22 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KNOWN_FINDING_CODES } from '../src/analysis/virtual-disk-analysis.js';
 import { type DiskFindingCode, DiskInspector } from '../src/disk/inspector.js';
 import { buildSampleDisks } from '../src/samples/sample-disks.js';
 import { sha256File } from './support/checksum.js';
 
 const ROUNDS = Number(process.env.VMBF_HOSTILE_ROUNDS ?? 90);
 const SEED = Number(process.env.VMBF_HOSTILE_SEED ?? 20121123);
-const KNOWN: DiskFindingCode[] = [
-  'NO_PARTITION_TABLE',
-  'GPT_PRIMARY_DAMAGED',
-  'SUPERBLOCK_DAMAGED',
-  'SUPERBLOCK_CHECKSUM',
-  'NO_FILESYSTEM',
-  'IMAGE_TRUNCATED',
-  'PARTITION_TABLE_CORRUPT',
-  'PARTED_ERROR',
-];
+const KNOWN: DiskFindingCode[] = KNOWN_FINDING_CODES;
 const PARTITION_START = 1024 * 1024;
 
 /** xorshift32: the same mutations on every run and machine. */

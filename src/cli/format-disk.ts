@@ -1,17 +1,20 @@
 /** Text rendering of disk inspections for the terminal. */
-import type { DiskInspection, FilesystemInfo } from '../disk/inspector.js';
+import { type DiskInspection, type FilesystemInfo, faultFindings } from '../disk/inspector.js';
+import { printableLines } from '../util/printable.js';
 
 function describeFs(fs: FilesystemInfo): string {
   if (fs.ext && fs.ext.primary !== 'valid') {
     const backup = fs.ext.backupSuperblock;
     return `ext (primary superblock ${fs.ext.primary}${backup ? `, backup at block ${backup.block}` : ''})`;
   }
-  return fs.type ?? 'no filesystem';
+  const mount = fs.mount && fs.mount !== 'mounts' ? ` (kernel: ${fs.mount})` : '';
+  return `${fs.type ?? 'no filesystem'}${mount}`;
 }
 
 export function formatDiskInspection(d: DiskInspection): string {
   const lines: string[] = [];
-  const verdict = d.findings.length === 0 ? 'OK' : 'FAULT';
+  const faults = faultFindings(d.findings).length;
+  const verdict = faults > 0 ? 'FAULT' : d.findings.length > 0 ? 'OK (mounts, with warnings)' : 'OK';
   lines.push(`${d.path}: ${verdict}`);
   const sizeMiB = (d.sizeBytes / 1024 / 1024).toFixed(1);
   lines.push(`  ${d.kind}, ${sizeMiB} MiB, ${d.sectorSize}-byte sectors, label: ${d.label}`);
@@ -28,9 +31,13 @@ export function formatDiskInspection(d: DiskInspection): string {
   }
   if (d.wholeDisk) lines.push(`  whole disk: ${describeFs(d.wholeDisk)}`);
   for (const f of d.findings) {
-    lines.push(`  ! ${f.code}: ${f.message}`);
+    const mark = f.severity === 'warning' ? '~' : '!';
+    const severity = f.severity === 'will-not-mount' ? '' : ` [${f.severity}]`;
+    lines.push(`  ${mark} ${f.code}${severity}: ${f.message}`);
+    if (f.kernelSays) lines.push(`    kernel: ${f.kernelSays}`);
     if (f.remedy) lines.push(`    fix: ${f.remedy}`);
   }
   for (const m of d.libraryMessages) lines.push(`  libparted ${m.type}: ${m.message} (answered ${m.answer})`);
-  return lines.join('\n');
+  // Paths, labels and libparted's messages come from outside: each line is neutralised (util/printable.ts).
+  return printableLines(lines);
 }

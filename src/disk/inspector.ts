@@ -4,7 +4,8 @@
  * (filesystem signatures, GPT from either header), libext2fs (superblock
  * checksum, backup superblocks) and loop-device status. Never writes.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VmbootfailError, invalidArgument } from '../errors.js';
 import { withDeadline } from '../native/deadline.js';
@@ -16,6 +17,25 @@ import type {
   NativeLoopReport,
   NativePartedMessage,
 } from '../native/native-types.js';
+import { shellQuote } from '../util/shell-quote.js';
+import { diskInspectorOptions } from '../util/validate-options.js';
+import { BTRFS_SUPER_OFFSET, isBtrfsSuper, judgeBtrfs } from './mount-model/btrfs.js';
+import { judgeExt4 } from './mount-model/ext4.js';
+import {
+  type KernelVersion,
+  NEWEST_MODELLED,
+  formatKernel,
+  parseKernelVersion,
+} from './mount-model/kernel-version.js';
+import {
+  type MountProblem,
+  type MountProblemCode,
+  type MountSeverity,
+  isFault,
+} from './mount-model/problem.js';
+import { XFS_MAGIC, judgeXfs } from './mount-model/xfs.js';
+
+export type { MountSeverity } from './mount-model/problem.js';
 
 export type DiskFindingCode =
   | 'LOOP_UNATTACHED'
@@ -26,15 +46,39 @@ export type DiskFindingCode =
   | 'NO_FILESYSTEM'
   | 'IMAGE_TRUNCATED'
   | 'PARTITION_TABLE_CORRUPT'
-  | 'PARTED_ERROR';
+  | 'GPT_PROTECTIVE_MBR_INVALID'
+  | 'PARTED_ERROR'
+  | MountProblemCode;
 
 export interface DiskFinding {
   code: DiskFindingCode;
   /** Partition number the finding is about; absent for the whole disk. */
   partition?: number;
   message: string;
-  /** A command an operator can run to repair or confirm, when there is one. */
+  /**
+   * What the guest kernel would do: will-not-mount and read-only are faults;
+   * a warning mounts (the kernel prints it, the boot goes on).
+   */
+  severity: MountSeverity;
+  /** The cause family when it is not the finding's usual one: UVKE for a healthy filesystem the guest kernel cannot handle. */
+  family?: 'DIDF' | 'UVKE';
+  /** The line the guest kernel prints for it, from the kernel's source. */
+  kernelSays?: string;
+  /** A command an operator can run to repair or confirm, when there is one; arguments shell-quoted. */
   remedy?: string;
+}
+
+/** Findings that stop a boot (or a read-write mount), as opposed to warnings. */
+export function faultFindings(findings: readonly DiskFinding[]): DiskFinding[] {
+  return findings.filter((f) => isFault(f.severity));
+}
+
+export interface InspectOptions {
+  /**
+   * The guest kernel's release ("6.1.0-56-amd64"), to judge filesystem features
+   * by what that kernel accepts; without it, by the newest kernel modelled.
+   */
+  guestKernel?: string;
 }
 
 export interface Ext2State {
@@ -51,10 +95,26 @@ export interface Ext2State {
 export interface FilesystemInfo {
   /** ext4, xfs, btrfs, swap, ... or null when no signature was found. */
   type: string | null;
+  /** The kernel's verdict on mounting it, as modelled (ext2/3/4, xfs, btrfs). */
+  mount?: 'mounts' | MountSeverity;
   uuid?: string;
   label?: string;
   /** Present when the area was checked as ext2/3/4. */
   ext?: Ext2State;
+}
+
+/** The raw facts behind a FilesystemInfo, kept out of the (JSON) report. */
+interface FilesystemFacts {
+  ext?: NativeExt2Report;
+  raw?: RawSuperblocks;
+}
+const FACTS = new WeakMap<FilesystemInfo, FilesystemFacts>();
+function factsOf(fs: FilesystemInfo): FilesystemFacts {
+  const known = FACTS.get(fs);
+  if (known) return known;
+  const facts: FilesystemFacts = {};
+  FACTS.set(fs, facts);
+  return facts;
 }
 
 export interface PartitionInfo {
@@ -77,7 +137,8 @@ export interface DiskInspection {
   partitions: PartitionInfo[];
   /** The filesystem on the whole disk, when there is no partition table. */
   wholeDisk?: FilesystemInfo;
-  gpt?: { primaryHeader: 'valid' | 'damaged'; backupHeader: 'valid' | 'unknown' };
+  /** backupHeader 'not-needed': the primary is valid, so the backup was not examined (Linux reads only the primary). */
+  gpt?: { primaryHeader: 'valid' | 'damaged'; backupHeader: 'valid' | 'not-needed' };
   loop?: { attached: boolean; backingFile?: string; offset?: number; readOnly?: boolean };
   findings: DiskFinding[];
   /** What libparted reported, with the answer given (never Fix or Retry). */
@@ -108,13 +169,18 @@ export class DiskInspector {
   readonly #timeoutMs: number;
 
   constructor(options: DiskInspectorOptions = {}) {
-    this.#timeoutMs = options.callTimeoutMs ?? 10_000;
+    this.#timeoutMs = diskInspectorOptions(options).callTimeoutMs ?? 10_000;
   }
 
-  async inspect(diskPath: string): Promise<DiskInspection> {
+  async inspect(diskPath: string, options: InspectOptions = {}): Promise<DiskInspection> {
     if (typeof diskPath !== 'string' || diskPath.length === 0) {
       throw invalidArgument('disk path must be a non-empty string');
     }
+    if (options === null || typeof options !== 'object')
+      throw invalidArgument('inspect options must be an object');
+    if (options.guestKernel !== undefined && typeof options.guestKernel !== 'string')
+      throw invalidArgument('guestKernel must be a kernel release string such as 6.1.0-56-amd64');
+    const kernel = parseKernelVersion(options.guestKernel);
     const started = performance.now();
     const addon = nativeAddon();
     const { kind, sizeBytes, realPath } = await this.#checkTarget(diskPath);
@@ -139,8 +205,9 @@ export class DiskInspector {
         if (!loop.attached) {
           inspection.findings.push({
             code: 'LOOP_UNATTACHED',
+            severity: 'will-not-mount',
             message: `${diskPath} is a loop device with no file attached (the "not allocated device" of the paper)`,
-            remedy: `losetup ${diskPath} <image-file>`,
+            remedy: `losetup ${shellQuote(diskPath)} IMAGE_FILE  # IMAGE_FILE: the image this device should hold`,
           });
           inspection.elapsedMs = performance.now() - started;
           return inspection;
@@ -155,19 +222,29 @@ export class DiskInspector {
     inspection.openedReadOnly = parted.openedReadOnly || !parted.opened;
     inspection.libraryMessages = parted.messages.filter((m) => !READ_ONLY_NOTICE.test(m.message));
     inspection.label = parted.label ?? 'none';
-    const sector = parted.sectorSize;
 
-    for (const p of parted.partitions) {
+    const wholeDisk = await this.#probe('blkid_do_safeprobe', realPath, () =>
+      addon.blkidProbe(realPath, 0, 0),
+    );
+    // A FAT boot sector ends in 0x55AA like an MBR; libparted may read it as an msdos
+    // table. Linux's msdos parser rejects it (block/partitions/msdos.c: boot indicator
+    // not 0 or 0x80, fat_valid_bootsector) and so does libblkid: trust the filesystem.
+    const fatNotTable =
+      parted.label === 'msdos' &&
+      !wholeDisk.partitionTable &&
+      /^(vfat|msdos|exfat)$/.test(wholeDisk.values.TYPE ?? '');
+    if (fatNotTable) {
+      inspection.label = 'loop';
+      inspection.libraryMessages = [];
+    }
+
+    for (const p of fatNotTable ? [] : parted.partitions) {
       const filesystem =
         p.kind === 'extended'
           ? { type: null }
           : await this.#partitionFilesystem(addon, inspection, p.startSector, p.lengthSectors, p.filesystem);
       inspection.partitions.push({ ...p, filesystem });
     }
-
-    const wholeDisk = await this.#probe('blkid_do_safeprobe', realPath, () =>
-      addon.blkidProbe(realPath, 0, 0),
-    );
     if (!parted.label && wholeDisk.partitionTable) {
       // libparted gave up (e.g. GPT primary header zeroed) but libblkid read the table
       // from its backup: report those partitions, so every filesystem is still checked.
@@ -196,7 +273,7 @@ export class DiskInspector {
       inspection.partitions = [];
     }
 
-    await this.#judge(addon, inspection, wholeDisk);
+    await this.#judge(addon, inspection, wholeDisk, kernel);
     inspection.elapsedMs = performance.now() - started;
     return inspection;
   }
@@ -222,6 +299,18 @@ export class DiskInspector {
     }
     if (info.isDirectory())
       throw diskError(ErrorCode.DISK_IS_DIRECTORY, `${diskPath} is a directory, not a disk`, diskPath);
+    if (info.isFile() || info.isBlockDevice()) {
+      // As root this always passes (the disk thread reads through CAP_DAC_READ_SEARCH);
+      // another user gets bad input, not a library error from libparted.
+      await access(realPath, fsConstants.R_OK).catch((error: unknown) => {
+        throw diskError(
+          ErrorCode.DISK_UNREADABLE,
+          `${diskPath} is not readable by this user (${(error as NodeJS.ErrnoException).code ?? 'EACCES'}); run as root`,
+          diskPath,
+          error,
+        );
+      });
+    }
     if (info.isFile()) {
       if (info.size === 0)
         throw diskError(ErrorCode.DISK_EMPTY, `${diskPath} is an empty (0-byte) file`, diskPath);
@@ -260,7 +349,7 @@ export class DiskInspector {
     return this.#filesystemAt(addon, inspection.realPath, offset, size, partedType);
   }
 
-  /** Filesystem signature at [offset, offset+size), with an ext2/3/4 superblock check. */
+  /** Filesystem signature at [offset, offset+size), with the superblock facts the kernel judges. */
   async #filesystemAt(
     addon: NativeAddon,
     diskPath: string,
@@ -272,22 +361,58 @@ export class DiskInspector {
     const blkid =
       known ??
       (await this.#probe('blkid_do_safeprobe', diskPath, () => addon.blkidProbe(diskPath, offset, size)));
-    const type = blkid.values.TYPE ?? partedType ?? null;
+    let type = blkid.values.TYPE ?? partedType ?? null;
     const info: FilesystemInfo = { type };
     if (blkid.values.UUID) info.uuid = blkid.values.UUID;
     if (blkid.values.LABEL) info.label = blkid.values.LABEL;
+    if (type === null && !blkid.partitionTable) {
+      // libblkid rejects a superblock that fails its own sanity checks; the magic still tells what it was.
+      const raw = await this.#rawSuperblocks(addon, diskPath, offset);
+      if (raw.xfs) type = 'xfs';
+      else if (raw.btrfs) type = 'btrfs';
+      if (type) {
+        info.type = type;
+        factsOf(info).raw = raw;
+        return info;
+      }
+    }
+    if (type === 'xfs' || type === 'btrfs') {
+      factsOf(info).raw = await this.#rawSuperblocks(addon, diskPath, offset);
+      return info;
+    }
     const looksLikeExt = type === null ? !blkid.partitionTable : EXT_TYPES.has(type);
     // A wiped ext superblock leaves no signature: only its backups tell what it was.
     if (looksLikeExt) {
       const ext = await this.#probe('ext2fs_open2', diskPath, () => addon.ext2Probe(diskPath, offset));
-      if (ext.primaryValid || ext.backup) info.ext = toExt2State(ext);
+      if (ext.primaryValid || ext.backup || ext.superblock?.magic === EXT2_MAGIC) {
+        info.ext = toExt2State(ext);
+        factsOf(info).ext = ext;
+        if (type === null && ext.superblock?.magic === EXT2_MAGIC) info.type = 'ext';
+      }
     }
     return info;
   }
 
-  async #judge(addon: NativeAddon, inspection: DiskInspection, wholeDisk: NativeBlkidReport): Promise<void> {
+  async #rawSuperblocks(addon: NativeAddon, diskPath: string, offset: number): Promise<RawSuperblocks> {
+    const read = (at: number, length: number) =>
+      this.#probe('read', diskPath, () => addon.readArea(diskPath, at, length)).catch(() => Buffer.alloc(0));
+    const head = await read(offset, 65536);
+    const raw: RawSuperblocks = {};
+    if (head.length >= 512 && head.readUInt32BE(0) === XFS_MAGIC) raw.xfs = head;
+    const btrfs = await read(offset + BTRFS_SUPER_OFFSET, 4096);
+    if (isBtrfsSuper(btrfs)) raw.btrfs = btrfs;
+    return raw;
+  }
+
+  async #judge(
+    addon: NativeAddon,
+    inspection: DiskInspection,
+    wholeDisk: NativeBlkidReport,
+    kernel: KernelVersion | undefined,
+  ): Promise<void> {
     const { findings, path: diskPath } = inspection;
     const sector = inspection.sectorSize;
+    const q = shellQuote(diskPath);
     // libparted gave up on an assertion: its silence says nothing about the GPT headers.
     const partedAbandoned = inspection.libraryMessages.some((m) => m.answer === 'probe-abandoned');
     const gptBehindLibparted =
@@ -299,14 +424,21 @@ export class DiskInspector {
       const damaged = gptBehindLibparted || gptCorruptMessage;
       inspection.gpt = {
         primaryHeader: damaged ? 'damaged' : 'valid',
-        backupHeader: damaged ? 'valid' : 'unknown',
+        backupHeader: damaged ? 'valid' : 'not-needed',
       };
       if (damaged) {
+        // block/partitions/efi.c find_valid_gpt(): without the "gpt" boot option Linux
+        // reads the alternate header only when the primary is valid, so it finds no partitions.
         findings.push({
           code: 'GPT_PRIMARY_DAMAGED',
-          message: `the primary GPT header of ${diskPath} is damaged; the backup header at the end of the disk is intact`,
-          remedy: `printf 'r\\nb\\nw\\ny\\n' | gdisk ${diskPath}  # recovery menu: rebuild the main header from the backup`,
+          severity: 'will-not-mount',
+          message: `the primary GPT header of ${diskPath} is damaged; the backup header at the end of the disk is intact, but Linux reads it only when booted with the "gpt" option, so the guest sees no partitions`,
+          kernelSays:
+            'GPT: Primary header is invalid (efi.c rejects it; without "gpt" on the command line no partitions are read)',
+          remedy: `sgdisk -e ${q}  # sgdisk loads the backup header and writes both; or boot the guest once with the kernel option gpt`,
         });
+      } else {
+        await this.#judgeProtectiveMbr(addon, inspection);
       }
     }
 
@@ -317,12 +449,13 @@ export class DiskInspector {
         const orphan = await this.#findOrphanFilesystem(addon, inspection);
         findings.push({
           code: 'NO_PARTITION_TABLE',
+          severity: 'will-not-mount',
           message: orphan
             ? `${diskPath} has no partition table, but an ${orphan.type} filesystem starts at sector ${orphan.sector}: the table was erased`
             : `${diskPath} has neither a partition table nor a filesystem`,
           ...(orphan
             ? {
-                remedy: `parted -s ${diskPath} mklabel msdos mkpart primary ${orphan.type} ${orphan.sector}s 100%`,
+                remedy: `parted -s ${q} mklabel msdos mkpart primary ${shellQuote(orphan.type)} ${orphan.sector}s 100%`,
               }
             : {}),
         });
@@ -330,6 +463,7 @@ export class DiskInspector {
     }
 
     this.#judgeSize(inspection);
+    const truncated = findings.some((f) => f.code === 'IMAGE_TRUNCATED');
 
     const areas: { fs: FilesystemInfo; partition?: number; offset: number }[] = inspection.partitions
       // A partition that starts past the end was not probed: IMAGE_TRUNCATED says why.
@@ -338,43 +472,113 @@ export class DiskInspector {
     const whole = inspection.wholeDisk;
     if (whole && (whole.type !== null || whole.ext)) areas.push({ fs: whole, offset: 0 });
 
+    const judgedBy = kernel ?? NEWEST_MODELLED;
+    const kernelName = kernel
+      ? `Linux ${formatKernel(kernel)}`
+      : `the guest kernel (not known here; judged as Linux ${formatKernel(NEWEST_MODELLED)})`;
     for (const { fs, partition, offset } of areas) {
       const where =
         partition === undefined ? `the filesystem on ${diskPath}` : `partition ${partition} of ${diskPath}`;
-      const device = partition === undefined ? diskPath : partitionDevice(inspection, partition, offset);
+      const device = partition === undefined ? q : partitionDevice(inspection, partition, offset);
       const ext = fs.ext;
       const at = partition === undefined ? {} : { partition };
-      if (ext && ext.primary !== 'valid' && ext.backupSuperblock) {
+      const areaBytes = inspection.sizeBytes - offset;
+      const problems: MountProblem[] = [];
+      const facts = factsOf(fs);
+      if (
+        ext &&
+        ext.primary !== 'valid' &&
+        ext.backupSuperblock &&
+        facts.ext?.superblock?.magic !== EXT2_MAGIC
+      ) {
         const { block, blockSize } = ext.backupSuperblock;
-        const checksum = ext.primary === 'bad-checksum';
         findings.push({
-          code: checksum ? 'SUPERBLOCK_CHECKSUM' : 'SUPERBLOCK_DAMAGED',
+          code: 'SUPERBLOCK_DAMAGED',
+          severity: 'will-not-mount',
           ...at,
           message: `${where}: the primary ext superblock is unusable (${ext.primaryError ?? ext.primary}); a valid backup superblock is at block ${block} (block size ${blockSize})`,
           remedy: `e2fsck -b ${block} -B ${blockSize} ${device}`,
         });
-      } else if (ext && ext.primary === 'bad-checksum') {
-        findings.push({
-          code: 'SUPERBLOCK_CHECKSUM',
-          ...at,
-          message: `${where}: the ext superblock checksum does not match (${ext.primaryError ?? ''})`,
-          remedy: `e2fsck -f ${device}`,
-        });
+        continue;
+      }
+      if (facts.ext) {
+        const backupRemedy = ext?.backupSuperblock
+          ? `e2fsck -b ${ext.backupSuperblock.block} -B ${ext.backupSuperblock.blockSize} ${device}`
+          : undefined;
+        problems.push(
+          ...judgeExt4({
+            report: facts.ext,
+            areaBytes,
+            kernel: judgedBy,
+            kernelName,
+            device,
+            ...(backupRemedy ? { backupRemedy } : {}),
+            ...journalChecksum(addon, facts.ext),
+          }),
+        );
+        if (!problems.some((p) => isFault(p.severity)) && !facts.ext.primaryValid && !truncated) {
+          // The kernel's checks modelled here pass, but libext2fs refuses the filesystem.
+          problems.push({
+            code: 'SUPERBLOCK_INVALID',
+            severity: 'will-not-mount',
+            family: 'DIDF',
+            message: `libext2fs cannot open the filesystem: ${ext?.primaryError ?? 'error'}`,
+            remedy: backupRemedy ?? `e2fsck -f ${device}`,
+          });
+        }
+      } else if (fs.type === 'xfs' && facts.raw?.xfs) {
+        problems.push(
+          ...judgeXfs({
+            bytes: facts.raw.xfs,
+            crc: xfsCrc(addon),
+            areaBytes,
+            kernel: judgedBy,
+            kernelName,
+            device,
+          }),
+        );
+      } else if (fs.type === 'btrfs' && facts.raw?.btrfs) {
+        problems.push(
+          ...judgeBtrfs({
+            bytes: facts.raw.btrfs,
+            crc: finalCrc(addon),
+            kernel: judgedBy,
+            kernelName,
+            device,
+          }),
+        );
       } else if (fs.type === null && partition !== undefined) {
         findings.push({
           code: 'NO_FILESYSTEM',
+          severity: 'will-not-mount',
           ...at,
           message: `${where} holds no recognisable filesystem and no backup ext superblock`,
         });
       }
+      // IMAGE_TRUNCATED already says the filesystem is bigger than what is left, with the size to restore.
+      const reported = truncated
+        ? problems.filter((p) => !p.kernelSays?.startsWith('bad geometry: block count'))
+        : problems;
+      fs.mount = worstSeverity(reported);
+      for (const p of reported) {
+        findings.push({
+          code: p.code,
+          severity: p.severity,
+          ...at,
+          ...(p.family === 'UVKE' ? { family: 'UVKE' as const } : {}),
+          message: `${where}: ${p.message}`,
+          ...(p.kernelSays ? { kernelSays: p.kernelSays } : {}),
+          ...(p.remedy ? { remedy: p.remedy } : {}),
+        });
+      }
     }
 
-    const truncated = findings.some((f) => f.code === 'IMAGE_TRUNCATED');
     for (const m of inspection.libraryMessages) {
       const explained = gptCorruptMessage || (truncated && TRUNCATION_CONSEQUENCE.test(m.message));
       if ((m.type === 'error' || m.type === 'fatal' || m.type === 'bug') && !explained) {
         findings.push({
           code: 'PARTED_ERROR',
+          severity: 'will-not-mount',
           message:
             m.type === 'bug'
               ? `libparted failed an internal check on the partition table of ${diskPath} (${m.message}): the table is corrupt or crafted`
@@ -384,31 +588,54 @@ export class DiskInspector {
     }
   }
 
+  /**
+   * Linux reads a GPT only behind a valid protective (or hybrid) MBR unless booted
+   * with "gpt" (block/partitions/efi.c is_pmbr_valid): a zeroed MBR hides the table.
+   */
+  async #judgeProtectiveMbr(addon: NativeAddon, inspection: DiskInspection): Promise<void> {
+    const mbr = await this.#probe('read', inspection.realPath, () =>
+      addon.readArea(inspection.realPath, 0, 512),
+    ).catch(() => Buffer.alloc(0));
+    if (mbr.length < 512) return;
+    const signature = mbr.readUInt16LE(510) === 0xaa55;
+    let protective = false;
+    for (let i = 0; i < 4; i++) if (mbr[446 + i * 16 + 4] === 0xee) protective = true;
+    if (signature && protective) return;
+    inspection.findings.push({
+      code: 'GPT_PROTECTIVE_MBR_INVALID',
+      severity: 'will-not-mount',
+      message: `${inspection.path} has a GPT but ${signature ? 'its MBR has no protective (type 0xEE) entry' : 'no valid MBR before it (no 0x55AA signature)'}: Linux reads the GPT only behind a protective MBR, unless booted with the "gpt" option`,
+      remedy: `sgdisk -e ${shellQuote(inspection.path)}  # writes a fresh protective MBR with the table; or boot the guest with the kernel option gpt`,
+    });
+  }
+
   /** Partitions or filesystems that need more than the disk holds: a copy cut short, or a corrupt table. */
   #judgeSize(inspection: DiskInspection): void {
     const { findings, path: diskPath, sizeBytes, sectorSize } = inspection;
     const diskSectors = Math.floor(sizeBytes / sectorSize);
+    const q = shellQuote(diskPath);
     const restore =
       inspection.kind === 'file'
-        ? `restore the complete image ${diskPath} from its source`
-        : `restore ${diskPath} or grow the device back to its full size`;
+        ? `restore the complete image ${q} from its source`
+        : `restore ${q} or grow the device back to its full size`;
     // The filesystem check to run after growing the image back, named the way e2fsprogs takes it.
     const check = (fs: FilesystemInfo, partition: number | undefined, offset: number) =>
       !fs.ext
         ? 'check its filesystem'
-        : `e2fsck -f ${partition === undefined ? diskPath : partitionDevice(inspection, partition, offset)}`;
+        : `e2fsck -f ${partition === undefined ? q : partitionDevice(inspection, partition, offset)}`;
     const extend = (bytes: number, then: string) =>
       inspection.kind === 'file'
-        ? `; if the lost tail held no data: truncate -s ${bytes} ${diskPath}, then ${then}`
+        ? `; if the lost tail held no data: truncate -s ${bytes} ${q}, then ${then}`
         : '';
     let reported = false;
     for (const p of inspection.partitions) {
       if (p.startSector < 0 || p.lengthSectors <= 0) {
         findings.push({
           code: 'PARTITION_TABLE_CORRUPT',
+          severity: 'will-not-mount',
           partition: p.number,
           message: `partition ${p.number} of ${diskPath} has an impossible place on the disk (start sector ${p.startSector}, ${p.lengthSectors} sectors): the partition table is corrupt or crafted`,
-          remedy: `restore the partition table of ${diskPath} from a backup (review it with: sfdisk -d ${diskPath})`,
+          remedy: `restore the partition table of ${diskPath} from a backup (review it with: sfdisk -d ${q})`,
         });
         continue;
       }
@@ -418,6 +645,7 @@ export class DiskInspector {
       const startsOutside = p.startSector >= diskSectors;
       findings.push({
         code: 'IMAGE_TRUNCATED',
+        severity: 'will-not-mount',
         partition: p.number,
         message: startsOutside
           ? `partition ${p.number} of ${diskPath} starts at sector ${p.startSector}, past the end of the disk (${diskSectors} sectors): the partition table is corrupt or the image was cut short`
@@ -447,6 +675,7 @@ export class DiskInspector {
           : `the filesystem of partition ${partition} of ${diskPath}`;
       findings.push({
         code: 'IMAGE_TRUNCATED',
+        severity: 'will-not-mount',
         ...(partition === undefined ? {} : { partition }),
         message: `${where} needs ${needed} bytes (${ext.blocks} blocks of ${ext.blockSize}), but only ${sizeBytes - offset} remain: the image was cut short`,
         remedy: `${restore}${extend(offset + needed, check(fs, partition, offset))}`,
@@ -456,6 +685,7 @@ export class DiskInspector {
     if (eof && !reported) {
       findings.push({
         code: 'IMAGE_TRUNCATED',
+        severity: 'will-not-mount',
         message: `libparted read past the end of ${diskPath} (${eof.message}): the disk is shorter than its partition table says`,
         remedy: restore,
       });
@@ -485,10 +715,50 @@ function startsOnDisk(startSector: number, inspection: DiskInspection): boolean 
   return startSector >= 0 && startSector * inspection.sectorSize < inspection.sizeBytes;
 }
 
+const EXT2_MAGIC = 0xef53;
+
+export interface RawSuperblocks {
+  /** The first 64 KiB, when they start with the xfs magic. */
+  xfs?: Buffer;
+  /** The 4 KiB at 64 KiB, when they hold the btrfs magic. */
+  btrfs?: Buffer;
+}
+
+const SEVERITY_ORDER: MountSeverity[] = ['will-not-mount', 'read-only', 'warning'];
+function worstSeverity(problems: MountProblem[]): FilesystemInfo['mount'] {
+  for (const s of SEVERITY_ORDER) if (problems.some((p) => p.severity === s)) return s;
+  return 'mounts';
+}
+
+/** jbd2_superblock_csum(): CRC32C(~0) of the 1024-byte journal superblock with s_checksum (0xFC) zeroed, stored big-endian. */
+function journalChecksum(addon: NativeAddon, ext: NativeExt2Report): { journalChecksumValid?: boolean } {
+  const jsb = ext.deep?.journalInode?.superblock;
+  if (!jsb || jsb.length < 1024) return {};
+  const copy = Buffer.from(jsb);
+  const stored = copy.readUInt32BE(0xfc);
+  copy.writeUInt32BE(0, 0xfc);
+  return { journalChecksumValid: addon.crc32c(copy, 0xffffffff) === stored };
+}
+
+/** xfs_buf_verify_cksum(): ~CRC32C(~0) of the sector with sb_crc (offset 224) zeroed. */
+function xfsCrc(addon: NativeAddon): (sector: Buffer) => number {
+  return (sector) => {
+    const copy = Buffer.from(sector);
+    copy.writeUInt32LE(0, 224);
+    return ~addon.crc32c(copy, 0xffffffff) >>> 0;
+  };
+}
+
+/** btrfs_check_super_csum(): ~CRC32C(~0) of the bytes after the checksum field. */
+function finalCrc(addon: NativeAddon): (bytes: Buffer) => number {
+  return (bytes) => ~addon.crc32c(bytes, 0xffffffff) >>> 0;
+}
+
 function libraryOf(op: string): string {
   if (op.startsWith('ped_')) return 'parted';
   if (op.startsWith('blkid_')) return 'blkid';
   if (op.startsWith('ext2fs_')) return 'ext2fs';
+  if (op === 'read') return 'vmbootfail';
   return 'loop';
 }
 
@@ -510,8 +780,8 @@ function toExt2State(ext: NativeExt2Report): Ext2State {
  */
 function partitionDevice(inspection: DiskInspection, partition: number, offset: number): string {
   const disk = inspection.path;
-  if (inspection.kind === 'file') return `'${disk}?offset=${offset}'`;
-  return /\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`;
+  if (inspection.kind === 'file') return shellQuote(`${disk}?offset=${offset}`);
+  return shellQuote(/\d$/.test(disk) ? `${disk}p${partition}` : `${disk}${partition}`);
 }
 
 async function describeLoop(

@@ -114,6 +114,78 @@ export interface NativeExt2Report {
   label?: string;
   hasJournal?: boolean;
   metadataChecksums?: boolean;
+  /** The primary superblock as read, whatever its magic; null when the disk is too short. */
+  superblock: NativeExt2Superblock | null;
+  /** libext2fs opened again ignoring checksums, to read descriptors and inodes (ext magic only). */
+  deep?: NativeExt2Deep;
+}
+
+/** Fields of struct ext2_super_block (ext2fs/ext2_fs.h), raw. */
+export interface NativeExt2Superblock {
+  magic: number;
+  revLevel: number;
+  state: number;
+  errors: number;
+  logBlockSize: number;
+  logClusterSize: number;
+  blocksCountLo: number;
+  blocksCountHi: number;
+  inodesCount: number;
+  firstDataBlock: number;
+  blocksPerGroup: number;
+  clustersPerGroup: number;
+  inodesPerGroup: number;
+  firstIno: number;
+  inodeSize: number;
+  descSize: number;
+  featureCompat: number;
+  featureIncompat: number;
+  featureRoCompat: number;
+  firstMetaBg: number;
+  reservedGdtBlocks: number;
+  logGroupsPerFlex: number;
+  minExtraIsize: number;
+  wantExtraIsize: number;
+  checksumType: number;
+  checksum: number;
+  checksumComputed: number;
+  journalInum: number;
+  journalDev: number;
+  journalUuidSet: boolean;
+  encoding: number;
+  mntCount: number;
+  maxMntCount: number;
+  creatorOs: number;
+}
+
+export interface NativeExt2Inode {
+  read: boolean;
+  error?: string;
+  checksumValid: boolean;
+  mode: number;
+  links: number;
+  flags: number;
+  size: number;
+  blocks: number;
+}
+
+export interface NativeExt2Deep {
+  opened: boolean;
+  openError?: string;
+  checkDescError?: string;
+  groups?: number;
+  descriptorBlocks?: number;
+  descriptorProblemCount?: number;
+  /** ext4_check_descriptors' findings: what is block-bitmap|inode-bitmap|inode-table + -overlaps-superblock|-overlaps-descriptors|-not-in-group, or checksum. */
+  descriptorProblems?: { group: number; what: string; block: number }[];
+  rootInode?: NativeExt2Inode;
+  journalInode?: NativeExt2Inode & {
+    bmapError?: string;
+    firstBlock: number;
+    readError?: string;
+    /** 1024 bytes of the journal superblock. */
+    superblock?: Buffer;
+  };
 }
 
 export interface NativeLoopReport {
@@ -139,5 +211,9 @@ export interface NativeAddon {
   blkidProbe(path: string, offsetBytes: number, sizeBytes: number): Promise<NativeBlkidReport>;
   ext2Probe(path: string, offsetBytes: number): Promise<NativeExt2Report>;
   loopProbe(path: string): Promise<NativeLoopReport>;
+  /** Raw bytes on the disk thread; at most 1 MiB, short at the end of the disk. */
+  readArea(path: string, offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /** libext2fs's CRC32C without final inversion. */
+  crc32c(bytes: Buffer, seed: number): number;
   diskThreadReadOnly(): boolean;
 }

@@ -107,9 +107,9 @@ async function partitioned(
   }
 }
 
-async function wholeDisk(file: string): Promise<void> {
+async function wholeDisk(file: string, options: string[] = []): Promise<void> {
   await blank(file, 64);
-  await tool('mkfs.ext4', ['-q', '-F', file]);
+  await tool('mkfs.ext4', ['-q', '-F', ...options, file]);
 }
 
 const GPT_HEADER = 512; // LBA 1
@@ -205,6 +205,50 @@ export const SAMPLE_DISKS: { name: string; description: string; expectFindings: 
       build: async (f) => {
         await partitioned(f, 'gpt', 'ext4');
         await truncate(f, 32 * MiB);
+      },
+    },
+    {
+      name: 'group-descriptor-outside',
+      description:
+        'DIDF: whole-disk ext4 whose group 1 inode table points outside its group (debugfs set_bg); the kernel refuses every mount',
+      expectFindings: ['GROUP_DESCRIPTORS_CORRUPT'],
+      build: async (f) => {
+        await wholeDisk(f, ['-O', '^flex_bg']);
+        await tool('debugfs', ['-w', '-R', 'set_bg 1 inode_table 5', f]);
+      },
+    },
+    {
+      name: 'journal-superblock-zeroed',
+      description:
+        'DIDF: whole-disk ext4 whose journal superblock is zeroed; ext4 fails with "error loading journal"',
+      expectFindings: ['JOURNAL_DAMAGED'],
+      build: async (f) => {
+        await wholeDisk(f);
+        const { stdout } = await run('debugfs', ['-R', 'bmap <8> 0', f], {
+          env: { ...process.env, LC_ALL: 'C' },
+        });
+        const block = Number.parseInt(stdout.trim(), 10);
+        if (!Number.isInteger(block) || block <= 0) throw new Error(`no journal block in ${f}: ${stdout}`);
+        await zeroBytes(f, block * 1024, 1024);
+      },
+    },
+    {
+      name: 'feature-no-linux-knows',
+      description:
+        'DIDF: whole-disk ext4 with an incompatible feature bit no Linux knows (dirdata, set with debugfs feature); it will not mount',
+      expectFindings: ['FEATURE_UNSUPPORTED'],
+      build: async (f) => {
+        await wholeDisk(f);
+        await tool('debugfs', ['-w', '-R', 'feature dirdata', f]);
+      },
+    },
+    {
+      name: 'fat-floppy',
+      description: 'healthy: a FAT floppy image (no partition table; its boot sector is not an MBR)',
+      expectFindings: [],
+      build: async (f) => {
+        await blank(f, 2);
+        await tool('mkfs.vfat', ['-I', f]);
       },
     },
     {
