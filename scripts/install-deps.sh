@@ -19,8 +19,13 @@ for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && { echo "install-deps: all ${#want[@]} packages present"; exit 0; }
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
 sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-"${sudo[@]}" apt-get update -qq
+# Progress is shown (a minute of silence looks like a hang): apt's own lines, one per download and
+# per unpacked package, without the terminal-only progress bar.
+echo "install-deps: apt-get update"
+"${sudo[@]}" apt-get update -q
+echo "install-deps: apt-get install"
 # xen-utils' maintainer scripts try to start services; there is no Xen here.
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,5 +1,6 @@
 import { ConsoleMatcher } from './analysis/console/matcher.js';
 import { loadRules } from './analysis/console/rules.js';
+import { type DiagnoseReport, diagnoseConsole } from './analysis/diagnose.js';
 import { type Cause, mergeCauses } from './analysis/evidence.js';
 /** The library's entry points: inspect (no boot) and test (boot on this dom0). */
 import { checkKernelSuitability } from './analysis/kernel/kernel-suitability.js';
@@ -8,7 +9,17 @@ import type { BootDriver } from './driver/driver.js';
 import { XenDriver } from './driver/xen-driver.js';
 import { BootTest, type BootTestEvents, type BootTestReport } from './engine/boot-test.js';
 import { type VmSpec, vmSpecFromXlConfig } from './engine/vm-spec.js';
+import { invalidArgument } from './errors.js';
 import { type KernelCheck, type PreflightResult, preflight } from './monitor/pre-checking.js';
+import { readTextFile } from './util/safe-open.js';
+import {
+  abortSignal,
+  booleanOption,
+  callback,
+  nonEmptyString,
+  optionsObject,
+  wholeNumber,
+} from './util/validate-options.js';
 import { readXlConfig } from './xl/config.js';
 
 export interface InspectReport {
@@ -36,7 +47,7 @@ export async function inspectConfig(configPath: string): Promise<InspectReport> 
   const spec = vmSpecFromXlConfig(await readXlConfig(configPath));
   const inspector = new DiskInspector();
   const result = await preflight(spec, {
-    inspectDisk: (p) => inspector.inspect(p),
+    inspectDisk: (p, o) => inspector.inspect(p, o),
     checkKernel: kernelCheck,
   });
   const causes = mergeCauses(result.causes);
@@ -65,7 +76,23 @@ export interface TestVmOptions {
 }
 
 /** Boots the VM of an xl config on this dom0 and reports OK, TRANSIENT or PERMANENT with causes. */
-export async function testVm(configPath: string, options: TestVmOptions = {}): Promise<BootTestReport> {
+/** Every option checked before anything starts: a wrong type is ERR_INVALID_ARGUMENT, not a TypeError later. */
+function checkTestVmOptions(options: unknown): TestVmOptions {
+  const o = optionsObject(options, 'testVm options');
+  wholeNumber(o.retries, 'retries', 0, 100);
+  wholeNumber(o.timeLimitMs, 'timeLimitMs', 1, 2 ** 31 - 1);
+  booleanOption(o.keepOnFailure, 'keepOnFailure');
+  nonEmptyString(o.rulesDir, 'rulesDir');
+  abortSignal(o.signal, 'signal');
+  callback(o.onPhase, 'onPhase');
+  callback(o.onProgress, 'onProgress');
+  if (o.driver !== undefined && (o.driver === null || typeof o.driver !== 'object'))
+    throw invalidArgument('driver must be a BootDriver object');
+  return o as TestVmOptions;
+}
+
+export async function testVm(configPath: string, testOptions: TestVmOptions = {}): Promise<BootTestReport> {
+  const options = checkTestVmOptions(testOptions);
   const spec = vmSpecFromXlConfig(await readXlConfig(configPath));
   const { rules } = await loadRules(options.rulesDir ? { userDir: options.rulesDir } : {});
   const driver = options.driver ?? (await XenDriver.open());
@@ -84,4 +111,43 @@ export async function testVm(configPath: string, options: TestVmOptions = {}): P
   } finally {
     if (!options.driver) await driver.close();
   }
+}
+
+export interface DiagnoseLogOptions {
+  /** The VM's xl config: its disks and kernel are inspected, and proven causes outrank console lines. */
+  configPath?: string;
+  /** A directory of extra or overriding console rules (*.yaml). */
+  rulesDir?: string;
+}
+
+/** Largest console log read: a day of a chatty guest's console, far more than the 1 s budget needs. */
+export const MAX_CONSOLE_LOG_BYTES = 256 * 1024 * 1024;
+
+/** The analysis `test` makes after a failed try, on a saved console log; no Xen needed. */
+export async function diagnoseLog(
+  logPath: string,
+  options: DiagnoseLogOptions = {},
+): Promise<DiagnoseReport & { preflight?: InspectReport }> {
+  if (typeof logPath !== 'string' || logPath.length === 0)
+    throw invalidArgument('logPath must be a non-empty string');
+  if (options === null || typeof options !== 'object')
+    throw invalidArgument('diagnose options must be an object');
+  const text = await readTextFile(logPath, {
+    maxBytes: MAX_CONSOLE_LOG_BYTES,
+    // A console log can hold NULs (a guest writing garbage); they are removed by the matcher.
+    rejectBinary: false,
+    code: 'ERR_BAD_LOG',
+  });
+  const { rules } = await loadRules(options.rulesDir ? { userDir: options.rulesDir } : {});
+  const predicted = options.configPath ? await inspectConfig(options.configPath) : undefined;
+  const report = diagnoseConsole(text, rules, {
+    ...(predicted
+      ? {
+          preflightCauses: predicted.causes,
+          ramdiskMayLoadDrivers:
+            predicted.spec.ramdisk !== undefined || predicted.spec.bootloader !== undefined,
+        }
+      : {}),
+  });
+  return { ...report, ...(predicted ? { preflight: predicted } : {}) };
 }

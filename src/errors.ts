@@ -56,6 +56,12 @@ export const ErrorCode = {
   DISK_NOT_BLOCK_OR_FILE: 'ERR_DISK_NOT_BLOCK_OR_FILE',
   DISK_UNREADABLE: 'ERR_DISK_UNREADABLE',
   TRANSACTION_CONFLICT: 'ERR_TRANSACTION_CONFLICT',
+  /** `test` needs a Xen dom0 with xenstored: this host is not one. */
+  NOT_DOM0: 'ERR_NOT_DOM0',
+  /** A caller's callback (onPhase, onProgress) threw; the engine cleaned up first. */
+  CALLBACK: 'ERR_CALLBACK',
+  /** A file handed to the tool is not a regular file (a FIFO, a device) or is too large. */
+  NOT_REGULAR_FILE: 'ERR_NOT_REGULAR_FILE',
 } as const;
 
 export function invalidArgument(message: string): VmbootfailError {

@@ -15,10 +15,14 @@ export type {
   DiskInspectorOptions,
   Ext2State,
   FilesystemInfo,
+  InspectOptions,
+  MountSeverity,
   PartitionInfo,
 } from './disk/inspector.js';
-export { inspectConfig, testVm } from './api.js';
-export type { InspectReport, TestVmOptions } from './api.js';
+export { diagnoseLog, inspectConfig, testVm } from './api.js';
+export type { DiagnoseLogOptions, InspectReport, TestVmOptions } from './api.js';
+export { diagnoseConsole } from './analysis/diagnose.js';
+export type { DiagnoseReport, DiagnoseVerdict } from './analysis/diagnose.js';
 export type { BootTestReport, BootVerdict, Phase, TryReport } from './engine/boot-test.js';
 export type { Cause, CauseCode, Evidence } from './analysis/evidence.js';
 export { parseXlConfig, readXlConfig } from './xl/config.js';

@@ -125,12 +125,17 @@ describe('engine on boots recorded on real Xen', () => {
     async () => {
       const { report } = await run([recorded('uvde')], spec(loop.device), { retries: 1 });
       expect(report.verdict).toBe('PERMANENT');
-      expect(report.tries[0]?.times.verdictMs).toBe(13853);
+      // Decided when the domain exists (Th 7.4 s), from the unattached loop device the
+      // preflight found; the backend's sectors=0 came at 13.9 s.
+      expect(report.tries[0]?.times.verdictMs).toBe(7351);
+      expect(report.tries[0]?.reason).toMatch(
+        /^decided from the preflight: the root disk xvda will not mount: LOOP_UNATTACHED/,
+      );
       expect(report.causes[0]).toMatchObject({
         code: 'UVDE',
         disk: 'xvda',
         // The config's target, as the preflight found it; xenstore's params agree on a real dom0.
-        remedy: `losetup ${loop.device} <image-file>`,
+        remedy: `losetup ${loop.device} IMAGE_FILE  # IMAGE_FILE: the image this device should hold`,
       });
       expect(report.causes[0]?.confidence).toBeGreaterThanOrEqual(0.9);
       expect(report.causes.map((c) => c.code)).not.toContain('UVKE');
@@ -142,21 +147,21 @@ describe('engine on boots recorded on real Xen', () => {
       retries: 0,
     });
     expect(report.verdict).toBe('PERMANENT');
-    // The initramfs printed "Waiting for root file system" at 14.0 s; it gave up at 44.9 s.
-    expect(report.tries[0]?.times.verdictMs).toBe(14036);
+    // Decided when the domain exists (6.7 s) from the preflight's finding; the initramfs
+    // printed "Waiting for root file system" at 14.0 s and gave up at 44.9 s.
+    expect(report.tries[0]?.times.verdictMs).toBe(6683);
+    expect(report.tries[0]?.times.verdictMs).toBe(report.tries[0]?.times.hardwareCreationMs);
     expect(report.causes).toHaveLength(1);
     expect(report.causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
-    expect(report.causes[0]?.confidence).toBeGreaterThanOrEqual(0.8);
-    expect(report.causes[0]?.evidence.map((e) => e.source)).toEqual(
-      expect.arrayContaining(['inspector', 'console', 'counters']),
-    );
+    expect(report.causes[0]?.confidence).toBeGreaterThanOrEqual(0.7);
+    expect(report.causes[0]?.evidence.map((e) => e.value)).toContain('NO_PARTITION_TABLE');
   });
 
   it('DIDF, zeroed superblock: the backup superblock and its e2fsck command are in the verdict', async () => {
     const img = images['zeroed-superblock'] as string;
     const { report } = await run([recorded('didf-superblock')], spec(img), { retries: 0 });
     expect(report.verdict).toBe('PERMANENT');
-    expect(report.tries[0]?.times.verdictMs).toBe(13631);
+    expect(report.tries[0]?.times.verdictMs).toBe(6463);
     expect(report.causes[0]).toMatchObject({
       code: 'DIDF',
       remedy: `e2fsck -b 8193 -B 1024 '${img}?offset=1048576'`,
@@ -173,7 +178,7 @@ describe('engine on boots recorded on real Xen', () => {
       },
     );
     expect(report.verdict).toBe('PERMANENT');
-    expect(report.tries[0]?.times.verdictMs).toBe(13284);
+    expect(report.tries[0]?.times.verdictMs).toBe(6704);
     expect(report.causes[0]).toMatchObject({
       code: 'DIDF',
       disk: 'xvda',
@@ -185,18 +190,14 @@ describe('engine on boots recorded on real Xen', () => {
     const img = images['truncated-image'] as string;
     const { report } = await run([recorded('didf-truncated-image')], spec(img), { retries: 0 });
     expect(report.verdict).toBe('PERMANENT');
-    // At the kernel's "xvda: p1 size 129024 extends beyond EOD" (24.1 s), 2.6 s before the failed mount.
-    expect(report.tries[0]?.times.verdictMs).toBe(24058);
+    // When the domain exists (Th 13.0 s in this slow run), 11 s before the kernel's
+    // "xvda: p1 size 129024 extends beyond EOD" (24.1 s) and 13.7 s before the failed mount.
+    expect(report.tries[0]?.times.verdictMs).toBe(12980);
     expect(report.causes).toHaveLength(1);
     expect(report.causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
     expect(report.causes[0]?.remedy).toContain(`truncate -s 67108864 ${img}`);
     expect(report.causes[0]?.evidence).toEqual([
       expect.objectContaining({ source: 'inspector', value: 'IMAGE_TRUNCATED' }),
-      expect.objectContaining({
-        source: 'console',
-        detail: 'rule partition-beyond-end-of-disk',
-        value: '[   11.157641] xvda: p1 size 129024 extends beyond EOD, truncated',
-      }),
     ]);
   });
 

@@ -297,8 +297,8 @@ describe('user rules', () => {
       'bad.yaml:4:15: severity must be one of',
     ],
     [
-      'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: "(a+)+$"\n',
-      'bad.yaml:6:12: match has a nested quantifier',
+      'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: "(a)\\\\1"\n',
+      'bad.yaml:6:12: match is not a valid regular expression for RE2',
     ],
     [
       'version: 1\nrules:\n  - id: x\n    severity: fatal\n    category: OTHER\n    match: "(unclosed"\n',

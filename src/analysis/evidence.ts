@@ -86,7 +86,27 @@ export function mergeCauses(causes: Cause[]): Cause[] {
     absorb(only, c);
     byKey.delete(key);
   }
-  return [...byKey.values()].sort((a, b) => b.confidence - a.confidence);
+  return rankCauses([...byKey.values()]);
+}
+
+/** Where a cause's evidence comes from: what dom0 proved (the preflight, xenstore, counters, xl) or only what the guest printed. */
+function provenFromDom0(c: Cause): boolean {
+  return c.evidence.some((e) => e.source !== 'console');
+}
+
+/**
+ * The order a human expert would fix causes in: a cause proven from dom0 before
+ * one only a console line suggests (a console line fits several causes), then by
+ * confidence, then by code, so that the same facts always give the same order.
+ */
+export function rankCauses(causes: Cause[]): Cause[] {
+  return [...causes].sort(
+    (a, b) =>
+      Number(provenFromDom0(b)) - Number(provenFromDom0(a)) ||
+      b.confidence - a.confidence ||
+      a.code.localeCompare(b.code) ||
+      (a.disk ?? '').localeCompare(b.disk ?? ''),
+  );
 }
 
 const evidenceKey = (e: Evidence) => `${e.source}\0${e.detail}\0${e.value ?? ''}`;

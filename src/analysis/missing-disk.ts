@@ -1,5 +1,6 @@
 /** What VMCE (no disk line) findings share, whether found before boot or in xenstore. */
 import type { VmSpec } from '../engine/vm-spec.js';
+import { shellQuote } from '../util/shell-quote.js';
 import type { Evidence } from './evidence.js';
 
 /** Evidence for a `disk =` line that exists only as a comment, if there is one. */
@@ -19,6 +20,6 @@ export function commentedOutDiskEvidence(spec: VmSpec): Evidence[] {
 export function missingDiskRemedy(spec: VmSpec): string {
   const commented = spec.commentedOutDisk;
   if (commented)
-    return `uncomment line ${commented.line} of ${spec.configPath}: ${commented.text.replace(/^\s*#\s*/, '')}`;
-  return `add the root disk to ${spec.configPath}, e.g. disk = [ 'format=raw, vdev=xvda, access=rw, target=/path/to/image' ]`;
+    return `uncomment line ${commented.line} of ${shellQuote(spec.configPath)}: ${commented.text.replace(/^\s*#\s*/, '')}`;
+  return `add the root disk to ${shellQuote(spec.configPath)}, e.g. disk = [ 'format=raw, vdev=xvda, access=rw, target=/path/to/image' ]`;
 }

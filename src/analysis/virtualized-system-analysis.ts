@@ -2,6 +2,8 @@
 import type { VmSpec } from '../engine/vm-spec.js';
 import type { VcrState } from '../monitor/vcr-monitor.js';
 import { XenbusState } from '../monitor/vcr-monitor.js';
+import { shellQuote } from '../util/shell-quote.js';
+import { xlString } from '../xl/config.js';
 import { type Cause, PAPER_FAULT } from './evidence.js';
 import { commentedOutDiskEvidence, missingDiskRemedy } from './missing-disk.js';
 
@@ -39,7 +41,7 @@ export function analyseVirtualizedSystem(
         title: 'the kernel is not a Xen PV kernel (xl create cannot load it)',
         confidence: 0.9,
         evidence: [{ source: 'xl', detail: 'xl create failed', value: state.createFailed }],
-        remedy: `use a kernel built with CONFIG_XEN_PV=y in: kernel = "${spec.kernel ?? ''}"`,
+        remedy: `use a kernel built with CONFIG_XEN_PV=y in: kernel = ${xlString(spec.kernel ?? '')}`,
       });
     }
     return causes;
@@ -103,7 +105,7 @@ export function analyseVirtualizedSystem(
             value: `rd_req=${v.counters.rd_req ?? 0} wr_req=${v.counters.wr_req ?? 0}`,
           },
         ],
-        ...(loop ? { remedy: `losetup ${loop} <image-file>` } : {}),
+        ...(loop ? { remedy: `losetup ${shellQuote(loop)} <image-file>` } : {}),
       });
     }
     const reads = v.counters.rd_req ?? 0;
@@ -146,13 +148,19 @@ export function analyseVirtualizedSystem(
         ],
       });
     }
-    if (v.frontendState === XenbusState.Initialising && v.backendState === XenbusState.InitWait) {
+    const guestHadItsChance = rootWait !== undefined || state.domainFlags.includes('crashed');
+    if (
+      guestHadItsChance &&
+      v.frontendState === XenbusState.Initialising &&
+      v.backendState === XenbusState.InitWait
+    ) {
       // With the initramfs already waiting for root, its modules are loaded: none drives the disk.
+      // Before that (a try decided early) an idle frontend only means the guest is still starting.
       causes.push({
         code: 'UVKE',
         paperFault: PAPER_FAULT.UVKE,
         title: `${vdev}: the guest kernel never started its block frontend (no xen-blkfront driver)`,
-        confidence: rootWait ? 0.85 : state.domainFlags.includes('crashed') ? 0.75 : 0.5,
+        confidence: rootWait ? 0.85 : 0.75,
         disk: vdev,
         evidence: [
           {

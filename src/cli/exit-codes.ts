@@ -27,6 +27,8 @@ const INPUT_ERRORS = new Set([
   'ERR_DISK_UNREADABLE',
   'ERR_XL_CONFIG',
   'ERR_RULES',
+  'ERR_NOT_REGULAR_FILE',
+  'ERR_USAGE',
 ]);
 
 /** Maps a library error code to the exit code a script can act on. */

@@ -1,8 +1,10 @@
+import type { DiagnoseReport } from '../analysis/diagnose.js';
 /** Text rendering of boot-test and preflight reports, after the paper's Fig. 6 and 7. */
 import { type Cause, confidenceLabel } from '../analysis/evidence.js';
 import type { InspectReport } from '../api.js';
 import type { BootTestReport, TryReport } from '../engine/boot-test.js';
 import type { DiskReport } from '../monitor/virtual-disk-information-inspector.js';
+import { printableLines } from '../util/printable.js';
 
 const s = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(1)} s`);
 
@@ -99,7 +101,8 @@ export function formatBootReport(r: BootTestReport): string {
   else if (last?.destroyed) lines.push(`Test VM destroyed (domid ${last.domid})`);
   const th = r.tries.find((t) => t.times.hardwareCreationMs !== undefined)?.times.hardwareCreationMs;
   if (th !== undefined) lines.push(`Virtual Hardware Creation Time : ${s(th)}`);
-  return lines.join('\n');
+  // Names, paths, xenstore values and console lines come from outside: util/printable.ts.
+  return printableLines(lines);
 }
 
 export function formatInspectReport(r: InspectReport): string {
@@ -127,5 +130,26 @@ export function formatInspectReport(r: InspectReport): string {
     for (const c of minor) lines.push(...formatCause(c, '  '));
   }
   lines.push(`  (preflight took ${r.preflight.elapsedMs.toFixed(1)} ms)`);
-  return lines.join('\n');
+  // Names, paths, xenstore values and console lines come from outside: util/printable.ts.
+  return printableLines(lines);
+}
+
+export function formatDiagnoseReport(log: string, r: DiagnoseReport): string {
+  const lines: string[] = [];
+  const verdict =
+    r.verdict === 'FAILED'
+      ? 'BOOT FAILED'
+      : r.verdict === 'BOOTED'
+        ? 'BOOTED'
+        : 'NO VERDICT (no failure and no login prompt seen)';
+  lines.push(`${log}: ${verdict}  (${r.lines} lines)`);
+  if (r.decidedBy)
+    lines.push(
+      `  decided by line ${r.decidedBy.lineNumber} (${r.decidedBy.ruleId}): ${oneLine(r.decidedBy.line)}`,
+    );
+  if (r.causes.length) {
+    lines.push(r.verdict === 'FAILED' ? 'Cause:' : 'Evidence of a problem:');
+    for (const c of r.causes) lines.push(...formatCause(c, '  '));
+  }
+  return printableLines(lines);
 }

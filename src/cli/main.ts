@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 /** The vmbootfail command. The only module that prints or exits. */
-import { mkdtemp, open, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { type InspectReport, inspectConfig, testVm } from '../api.js';
+import { type InspectReport, diagnoseLog, inspectConfig, testVm } from '../api.js';
 import { capabilities } from '../capabilities.js';
-import { type DiskInspection, DiskInspector } from '../disk/inspector.js';
+import { type DiskInspection, DiskInspector, faultFindings } from '../disk/inspector.js';
 import { VmbootfailError } from '../errors.js';
 import { buildSampleDisks } from '../samples/sample-disks.js';
+import { printable, safeJson } from '../util/printable.js';
+import { openRegularFile } from '../util/safe-open.js';
 import { ExitCode, type ExitCodeValue, exitCodeForError } from './exit-codes.js';
 import { formatDiskInspection } from './format-disk.js';
-import { formatBootReport, formatInspectReport } from './format-report.js';
+import { formatBootReport, formatDiagnoseReport, formatInspectReport } from './format-report.js';
 
 const JSON_SCHEMA_VERSION = 1;
 
@@ -24,13 +26,25 @@ function print(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-/** An xl config is small text; a disk image has NUL bytes in its first sectors (or is a device). */
+/** Names that say "xl config": such a target is read as one, and refused as bad input if it is not one. */
+const CONFIG_NAME = /\.(?:cfg|conf|xl|xlcfg)$/i;
+/** A disk image has NUL bytes in its first sectors (boot block, partition entries, headers). */
+const SNIFF_BYTES = 64 * 1024;
+
+/**
+ * Config or disk? A target named *.cfg (or .conf, .xl) is a config whatever it holds, so that a binary
+ * or 50 MB one is refused (exit 2) instead of being inspected as a disk image. Otherwise a regular file
+ * whose first 64 KiB are text (no NUL) is a config: it is then held to the config's size cap. Anything
+ * else (devices, images, missing paths) goes to the disk inspector, which says what it is.
+ */
 async function looksLikeXlConfig(target: string): Promise<boolean> {
-  const info = await stat(target).catch(() => undefined);
-  if (!info?.isFile() || info.size === 0 || info.size > 1024 * 1024) return false;
-  const handle = await open(target, 'r');
+  if (CONFIG_NAME.test(target)) return true;
+  const opened = await openRegularFile(target).catch(() => undefined);
+  if (!opened) return false;
+  const { handle, info } = opened;
   try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0);
+    if (info.size === 0) return false;
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(SNIFF_BYTES), 0, SNIFF_BYTES, 0);
     return !buffer.subarray(0, bytesRead).includes(0);
   } finally {
     await handle.close();
@@ -38,6 +52,21 @@ async function looksLikeXlConfig(target: string): Promise<boolean> {
 }
 
 async function inspectCommand(targets: string[], options: InspectOptions): Promise<ExitCodeValue> {
+  // A temporary directory of samples is ours to remove (61 MB a run); a directory the user named is not.
+  const ownSamplesDir =
+    options.samples === true ? await mkdtemp(path.join(os.tmpdir(), 'vmbootfail-samples-')) : undefined;
+  try {
+    return await inspectTargets(targets, options, ownSamplesDir);
+  } finally {
+    if (ownSamplesDir) await rm(ownSamplesDir, { recursive: true, force: true });
+  }
+}
+
+async function inspectTargets(
+  targets: string[],
+  options: InspectOptions,
+  ownSamplesDir: string | undefined,
+): Promise<ExitCodeValue> {
   const inspector = new DiskInspector();
   const configs: string[] = [];
   const disks: { path: string; note?: string; expectFindings?: string[] }[] = [];
@@ -45,22 +74,23 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
     if (await looksLikeXlConfig(t)) configs.push(t);
     else disks.push({ path: t });
   }
-  if (options.samples !== undefined && options.samples !== false) {
-    const dir =
-      typeof options.samples === 'string'
-        ? options.samples
-        : await mkdtemp(path.join(os.tmpdir(), 'vmbootfail-samples-'));
-    const built = await buildSampleDisks(dir);
-    disks.push(
-      ...built.map((s) => ({ path: s.path, note: s.description, expectFindings: s.expectFindings })),
-    );
-  }
-  if (disks.length === 0 && configs.length === 0) {
+  if (
+    disks.length === 0 &&
+    configs.length === 0 &&
+    (options.samples === undefined || options.samples === false)
+  ) {
     throw new VmbootfailError(
       'nothing to inspect: give xl configs, disk images or block devices, or --samples',
       {
         code: 'ERR_INVALID_ARGUMENT',
       },
+    );
+  }
+  if (options.samples !== undefined && options.samples !== false) {
+    const dir = typeof options.samples === 'string' ? options.samples : (ownSamplesDir as string);
+    const built = await buildSampleDisks(dir);
+    disks.push(
+      ...built.map((s) => ({ path: s.path, note: s.description, expectFindings: s.expectFindings })),
     );
   }
   const results: (DiskInspection | { path: string; error: { code: string; message: string } })[] = [];
@@ -79,7 +109,7 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
       if (!(error instanceof VmbootfailError)) throw error;
       configReports.push({ path: config, error: { code: error.code, message: error.message } });
       if (worst === ExitCode.OK || worst === ExitCode.FAULT_PREDICTED) worst = exitCodeForError(error.code);
-      if (!options.json) print(`${config}: ERROR ${error.code}: ${error.message}\n`);
+      if (!options.json) print(`${printable(`${config}: ERROR ${error.code}: ${error.message}`)}\n`);
     }
   }
   for (const disk of disks) {
@@ -92,9 +122,11 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
           `${disk.path}: expected [${disk.expectFindings.join(', ')}], found [${codes.join(', ')}]`,
         );
       }
-      if (inspection.findings.length > 0 && worst === ExitCode.OK) worst = ExitCode.FAULT_PREDICTED;
+      // A filesystem that mounts with a warning is reported, but is no fault.
+      if (faultFindings(inspection.findings).length > 0 && worst === ExitCode.OK)
+        worst = ExitCode.FAULT_PREDICTED;
       if (!options.json) {
-        if (disk.note) print(`# ${disk.note}`);
+        if (disk.note) print(printable(`# ${disk.note}`));
         print(formatDiskInspection(inspection));
         print('');
       }
@@ -103,22 +135,18 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
       results.push({ path: disk.path, error: { code: error.code, message: error.message } });
       // An error outranks a fault; the first error decides.
       if (worst === ExitCode.OK || worst === ExitCode.FAULT_PREDICTED) worst = exitCodeForError(error.code);
-      if (!options.json) print(`${disk.path}: ERROR ${error.code}: ${error.message}\n`);
+      if (!options.json) print(`${printable(`${disk.path}: ERROR ${error.code}: ${error.message}`)}\n`);
     }
   }
   if (options.json) {
     print(
-      JSON.stringify(
-        {
-          schemaVersion: JSON_SCHEMA_VERSION,
-          command: 'inspect',
-          configs: configReports,
-          disks: results,
-          ...(samplesOnly ? { samplesNotAsDescribed } : {}),
-        },
-        null,
-        2,
-      ),
+      safeJson({
+        schemaVersion: JSON_SCHEMA_VERSION,
+        command: 'inspect',
+        configs: configReports,
+        disks: results,
+        ...(samplesOnly ? { samplesNotAsDescribed } : {}),
+      }),
     );
   }
   if (!samplesOnly || (worst !== ExitCode.OK && worst !== ExitCode.FAULT_PREDICTED)) return worst;
@@ -126,7 +154,7 @@ async function inspectCommand(targets: string[], options: InspectOptions): Promi
     print(
       samplesNotAsDescribed.length === 0
         ? `${disks.length} sample disks: each diagnosed as its description says`
-        : `sample disks NOT diagnosed as described (a bug):\n  ${samplesNotAsDescribed.join('\n  ')}`,
+        : `sample disks NOT diagnosed as described (a bug):\n  ${samplesNotAsDescribed.map(printable).join('\n  ')}`,
     );
   }
   return samplesNotAsDescribed.length === 0 ? ExitCode.OK : ExitCode.INTERNAL;
@@ -179,17 +207,29 @@ async function testCommand(config: string, options: TestOptions): Promise<ExitCo
       : undefined,
   });
   if (ticker) process.stderr.write('\n');
-  print(options.json ? JSON.stringify({ ...report, command: 'test' }, null, 2) : formatBootReport(report));
+  print(options.json ? safeJson({ ...report, command: 'test' }) : formatBootReport(report));
   return VERDICT_EXIT[report.verdict] ?? ExitCode.INTERNAL;
+}
+
+async function diagnoseCommand(
+  log: string,
+  options: { config?: string; rules?: string; json?: boolean },
+): Promise<ExitCodeValue> {
+  const report = await diagnoseLog(log, {
+    ...(options.config ? { configPath: options.config } : {}),
+    ...(options.rules ? { rulesDir: options.rules } : {}),
+  });
+  print(options.json ? safeJson({ ...report, command: 'diagnose', log }) : formatDiagnoseReport(log, report));
+  return report.verdict === 'FAILED' ? ExitCode.PERMANENT : ExitCode.OK;
 }
 
 async function capabilitiesCommand(options: { json?: boolean }): Promise<ExitCodeValue> {
   const caps = await capabilities();
   if (options.json) {
-    print(JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, command: 'capabilities', ...caps }, null, 2));
+    print(safeJson({ schemaVersion: JSON_SCHEMA_VERSION, command: 'capabilities', ...caps }));
   } else {
     for (const [name, cap] of Object.entries(caps)) {
-      print(`${name.padEnd(15)} ${cap.available ? 'yes' : 'no '} ${cap.reason ?? ''}`.trimEnd());
+      print(printable(`${name.padEnd(15)} ${cap.available ? 'yes' : 'no '} ${cap.reason ?? ''}`.trimEnd()));
     }
   }
   return ExitCode.OK;
@@ -236,6 +276,22 @@ Exit codes: 0 no fault, 2 bad input, 3 environment error, 4 fault found or predi
     )
     .action(async (config: string, opts: TestOptions) => setExit(await testCommand(config, opts)));
   program
+    .command('diagnose')
+    .description(
+      "name the cause of a failed boot from a saved console log (xenconsoled's guest log, xl console output, a cloud console); no Xen needed",
+    )
+    .argument('<log>', 'the console log file')
+    .option('--config <xl-config>', "the VM's xl config: its disks and kernel are inspected too")
+    .option('--rules <dir>', 'a directory of console rules (*.yaml) that add to or override the defaults')
+    .option('--json', 'print JSON (schemaVersion 1) instead of text')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the log shows a boot (or no failure), 2 bad input, 6 the boot failed.',
+    )
+    .action(async (log: string, opts: { config?: string; rules?: string; json?: boolean }) =>
+      setExit(await diagnoseCommand(log, opts)),
+    );
+  program
     .command('capabilities')
     .description('show what this host can do (libraries, xenstored, dom0)')
     .option('--json', 'print JSON')
@@ -243,25 +299,42 @@ Exit codes: 0 no fault, 2 bad input, 3 environment error, 4 fault found or predi
   return program;
 }
 
+/** The command and whether --json was asked for, read from argv before (or without) commander. */
+function jsonRequest(argv: string[]): { json: boolean; command: string | undefined } {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  const options = end < 0 ? args : args.slice(0, end);
+  return { json: options.includes('--json'), command: args.find((a) => !a.startsWith('-')) };
+}
+
+/** With --json, stdout always carries one JSON document, an error included. */
+function printJsonError(command: string | undefined, code: string, message: string): void {
+  print(safeJson({ schemaVersion: JSON_SCHEMA_VERSION, command: command ?? null, error: { code, message } }));
+}
+
 async function main(argv: string[]): Promise<ExitCodeValue> {
   let exitCode: ExitCodeValue = ExitCode.OK;
   const program = buildProgram((code) => {
     exitCode = code;
   });
+  const request = jsonRequest(argv);
   try {
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      if (error.exitCode === 0) return ExitCode.OK;
+      if (request.json) printJsonError(request.command, 'ERR_USAGE', error.message.replace(/^error: /, ''));
+      return ExitCode.USAGE;
     }
     if (error instanceof VmbootfailError) {
-      process.stderr.write(`vmbootfail: ${error.code}: ${error.message}\n`);
+      process.stderr.write(`${printable(`vmbootfail: ${error.code}: ${error.message}`)}\n`);
+      if (request.json) printJsonError(request.command, error.code, error.message);
       return exitCodeForError(error.code);
     }
-    process.stderr.write(
-      `vmbootfail: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`vmbootfail: internal error: ${text.split('\n').map(printable).join('\n')}\n`);
+    if (request.json) printJsonError(request.command, 'ERR_INTERNAL', text.split('\n')[0] ?? text);
     return ExitCode.INTERNAL;
   }
 }

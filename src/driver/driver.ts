@@ -1,5 +1,5 @@
 /** The one boundary through which the engine creates, destroys and observes a test VM. */
-import type { DiskInspection } from '../disk/inspector.js';
+import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import type { Signal } from './signals.js';
 
 export interface CreatedDomain {
@@ -19,7 +19,7 @@ export interface BootDriver {
   startTry(configPath: string, name: string, tryIndex: number): TryObservation;
   /** Destroys a domain this tool created; refuses when domid and name disagree. */
   destroy(domain: CreatedDomain): Promise<void>;
-  inspectDisk(path: string): Promise<DiskInspection>;
+  inspectDisk(path: string, options?: InspectOptions): Promise<DiskInspection>;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@
  * signals it emits ticks, as the live driver's timers would.
  */
 import { readFile } from 'node:fs/promises';
-import type { DiskInspection } from '../disk/inspector.js';
+import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import { VmbootfailError } from '../errors.js';
 import type { BootDriver, CreatedDomain, TryObservation } from './driver.js';
 import type { Signal } from './signals.js';
@@ -15,7 +15,7 @@ export interface ReplayOptions {
   tries: Signal[][];
   /** Domains that already exist, by name (pre-check). */
   existingDomains?: Record<string, number>;
-  inspectDisk?: (path: string) => Promise<DiskInspection>;
+  inspectDisk?: (path: string, options?: InspectOptions) => Promise<DiskInspection>;
   /** Period of the virtual timer, like the live driver's. Default 250 ms. */
   tickMs?: number;
   /** Virtual time after which a try's stream ends on its own. Default 1 hour. */
@@ -90,14 +90,14 @@ export class ReplayDriver implements BootDriver {
     this.destroyed.push(domain);
   }
 
-  async inspectDisk(path: string): Promise<DiskInspection> {
+  async inspectDisk(path: string, options?: InspectOptions): Promise<DiskInspection> {
     if (!this.#options.inspectDisk) {
       throw new VmbootfailError(`replay: no disk inspector given for ${path}`, {
         code: 'ERR_DISK_NOT_FOUND',
         path,
       });
     }
-    return this.#options.inspectDisk(path);
+    return this.#options.inspectDisk(path, options);
   }
 
   async close(): Promise<void> {}

@@ -6,12 +6,14 @@
  */
 import { execFile } from 'node:child_process';
 import { constants, open as fsOpen } from 'node:fs';
-import { access, open, readFile, readdir, stat } from 'node:fs/promises';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReadStream } from 'node:tty';
 import { promisify } from 'node:util';
-import { type DiskInspection, DiskInspector } from '../disk/inspector.js';
+import { capabilities } from '../capabilities.js';
+import { type DiskInspection, DiskInspector, type InspectOptions } from '../disk/inspector.js';
 import { ErrorCode, VmbootfailError } from '../errors.js';
+import { openRegularFile } from '../util/safe-open.js';
 import { XenStat } from '../xen/xenstat.js';
 import { XenStore } from '../xen/xenstore.js';
 import type { BootDriver, CreatedDomain, TryObservation } from './driver.js';
@@ -97,6 +99,28 @@ async function followPty(
   stream.destroy();
 }
 
+/**
+ * What a failed connection to xenstored means to an operator. No xenstored socket and no
+ * /dev/xen/xenbus (xs_open: ENOENT), or nobody answering, is "not a Xen dom0" (exit 3), said as such
+ * with what capabilities() found, instead of "ENOENT: xs_open: No such file or directory".
+ */
+async function notDom0(error: unknown): Promise<unknown> {
+  if (!(error instanceof VmbootfailError)) return error;
+  const connect = error.op === 'xs_open' || error.op === 'xs_get_domain_path';
+  const missing = ['ENOENT', 'ECONNREFUSED', 'ENOTCONN', 'EACCES', 'ENXIO', ErrorCode.DEADLINE];
+  if (!connect || !missing.includes(error.code)) return error;
+  const caps = await capabilities().catch(() => undefined);
+  const why = caps
+    ? [caps.hypervisor.reason, caps.xenstore.reason].filter((r): r is string => Boolean(r)).join('; ')
+    : '';
+  const advice =
+    'Run vmbootfail test on a Xen dom0 with xenstored running; "vmbootfail capabilities" shows what is missing';
+  return new VmbootfailError(
+    `not a Xen dom0: cannot reach xenstored (${error.op}: ${error.message})${why ? `; ${why}` : ''}. ${advice}`,
+    { code: ErrorCode.NOT_DOM0, lib: 'xenstore', op: error.op ?? 'xs_open', cause: error },
+  );
+}
+
 export class XenDriver implements BootDriver {
   readonly kind = 'xen' as const;
   readonly #store: XenStore;
@@ -117,7 +141,12 @@ export class XenDriver implements BootDriver {
 
   /** Connects to xenstored; fails with a typed error on a host that is not a dom0. */
   static async open(options: XenDriverOptions = {}): Promise<XenDriver> {
-    const store = await XenStore.open();
+    let store: XenStore;
+    try {
+      store = await XenStore.open();
+    } catch (error) {
+      throw await notDom0(error);
+    }
     store.on('error', () => undefined); // reported per try as a fault signal
     const consoleLogDir =
       options.consoleLogDir === undefined ? await xenconsoledGuestLogDir() : options.consoleLogDir;
@@ -345,7 +374,8 @@ export class XenDriver implements BootDriver {
     now: () => number,
     emit: (s: Signal) => void,
   ): Promise<void> {
-    const handle = await open(log, 'r');
+    // A regular file only (safe-open.ts): a FIFO or device in the log's place must not block us.
+    const { handle } = await openRegularFile(log, { what: 'console log' });
     // The log is read from where this boot began.
     let position = start;
     const buffer = Buffer.alloc(64 * 1024);
@@ -395,8 +425,8 @@ export class XenDriver implements BootDriver {
     this.#ours.delete(domain.domid);
   }
 
-  inspectDisk(path: string): Promise<DiskInspection> {
-    return this.#inspector.inspect(path);
+  inspectDisk(path: string, options?: InspectOptions): Promise<DiskInspection> {
+    return this.#inspector.inspect(path, options);
   }
 
   async close(): Promise<void> {

@@ -11,12 +11,18 @@ import { type Cause, type Evidence, mergeCauses } from '../analysis/evidence.js'
 import { analyseConsole, unknownKernelProblem } from '../analysis/syslog-analysis.js';
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import { analyseVirtualizedSystem } from '../analysis/virtualized-system-analysis.js';
+import { faultFindings } from '../disk/inspector.js';
 import type { BootDriver, CreatedDomain } from '../driver/driver.js';
 import { ErrorCode, VmbootfailError } from '../errors.js';
-import { type PreflightResult, preflight } from '../monitor/pre-checking.js';
+import {
+  type CertainFailure,
+  type PreflightResult,
+  certainFailureOf,
+  preflight,
+} from '../monitor/pre-checking.js';
 import type { KernelCheck } from '../monitor/pre-checking.js';
 import { VcrMonitor, type VcrState } from '../monitor/vcr-monitor.js';
-import { inspectVmDisks } from '../monitor/virtual-disk-information-inspector.js';
+import { guestKernelOf, inspectVmDisks } from '../monitor/virtual-disk-information-inspector.js';
 import { type BootDecision, VmBootFailDetector } from '../monitor/vm-boot-fail-detector.js';
 import {
   type ConsoleMatch,
@@ -124,6 +130,10 @@ interface TryState {
 
 export class BootTest extends EventEmitter<BootTestEvents> {
   #phase: Phase = 'pre-check';
+  /** The first error a caller's listener threw. */
+  #listenerError: { event: string; error: unknown } | undefined;
+  /** Domains this test created and has neither destroyed nor handed over (kept). */
+  readonly #live = new Map<number, CreatedDomain>();
   readonly #retries: number;
   readonly #timeLimitMs: number;
 
@@ -145,20 +155,63 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     return this.#phase;
   }
 
+  /**
+   * Calls the listeners of `event` so that none can derail the test: a listener that throws (or returns
+   * a promise that rejects) is remembered, the test runs on to its cleanup, which destroys the domain it
+   * created, and run() then rejects with ERR_CALLBACK and the listener's error as its cause.
+   */
+  #notify<K extends keyof BootTestEvents>(event: K, ...args: BootTestEvents[K]): void {
+    for (const listener of this.rawListeners(event) as ((...a: BootTestEvents[K]) => unknown)[]) {
+      try {
+        const result = listener.apply(this, args);
+        if (result && typeof (result as PromiseLike<unknown>).then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, (error: unknown) =>
+            this.#listenerFailed(event, error),
+          );
+        }
+      } catch (error) {
+        this.#listenerFailed(event, error);
+      }
+    }
+  }
+
+  #listenerFailed(event: string, error: unknown): void {
+    this.#listenerError ??= { event, error };
+  }
+
   #enter(next: Phase, tryIndex = 0): void {
     if (!TRANSITIONS[this.#phase].includes(next)) {
       throw new Error(`boot test: illegal transition ${this.#phase} -> ${next}`);
     }
     this.#phase = next;
-    this.emit('phase', next, tryIndex);
+    this.#notify('phase', next, tryIndex);
   }
 
   async run(): Promise<BootTestReport> {
+    let report: BootTestReport;
+    try {
+      report = await this.#run();
+    } finally {
+      // Whatever happened (a listener, a driver error, a bug), no domain this test created is left running.
+      for (const domain of [...this.#live.values()]) await this.#destroy(domain);
+    }
+    const failure = this.#listenerError;
+    if (failure) {
+      const why = failure.error instanceof Error ? failure.error.message : String(failure.error);
+      throw new VmbootfailError(
+        `a "${failure.event}" listener threw: ${why} (the test ran to its end and destroyed its domain)`,
+        { code: 'ERR_CALLBACK', cause: failure.error },
+      );
+    }
+    return report;
+  }
+
+  async #run(): Promise<BootTestReport> {
     const started = performance.now();
     const { spec, driver } = this;
-    this.emit('phase', 'pre-check', 0);
+    this.#notify('phase', 'pre-check', 0);
     const pre = await preflight(spec, {
-      inspectDisk: (p) => driver.inspectDisk(p),
+      inspectDisk: (p, o) => driver.inspectDisk(p, o),
       ...(this.options.checkKernel ? { checkKernel: this.options.checkKernel } : {}),
     });
     const base = {
@@ -190,20 +243,23 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       pre.disks
         .filter(
           (d) =>
-            d.inspection?.findings.some((f) => f.code !== 'GPT_PRIMARY_DAMAGED') &&
-            d.disk.device !== undefined,
+            // Only what stops a mount; a filesystem that mounts with a warning boots.
+            faultFindings(d.inspection?.findings ?? []).length > 0 && d.disk.device !== undefined,
         )
         .map((d) => d.disk.device as number),
     );
+    const certainFailure = certainFailureOf(spec, pre);
     const tries: TryState[] = [];
     let verdict: BootVerdict | undefined;
     let reason: string | undefined;
     for (let index = 0; verdict === undefined; index++) {
       if (index > 0) this.#enter('retry', index);
       this.#enter('create', index);
-      const t = await this.#runTry(index, damagedDevices, blockFrontendMissing);
+      const t = await this.#runTry(index, damagedDevices, blockFrontendMissing, certainFailure);
       tries.push(t);
-      this.emit('try', t.report);
+      // Destroyed by someone else: nothing of ours is left to destroy.
+      if (t.report.outcome === 'vanished' && t.created) this.#live.delete(t.created.domid);
+      this.#notify('try', t.report);
       this.#enter('verdict', index);
       const outcome = t.report.outcome;
       if (outcome === 'booted') verdict = index === 0 ? 'OK' : 'TRANSIENT';
@@ -233,8 +289,10 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     let keptDomain: CreatedDomain | undefined;
     if (last?.created && !last.report.destroyed && last.report.outcome !== 'vanished') {
       const failed = verdict !== 'OK' && verdict !== 'TRANSIENT';
-      if (failed && this.options.keepOnFailure) keptDomain = last.created;
-      else last.report.destroyed = await this.#destroy(last.created);
+      if (failed && this.options.keepOnFailure) {
+        keptDomain = last.created;
+        this.#live.delete(last.created.domid);
+      } else last.report.destroyed = await this.#destroy(last.created);
     }
     this.#enter('done');
     return {
@@ -253,6 +311,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     index: number,
     damagedDevices: Set<number>,
     blockFrontendMissing: boolean,
+    certainFailure: CertainFailure | undefined,
   ): Promise<TryState> {
     const vcr = new VcrMonitor();
     const rootDisk = this.spec.rootDevice ? wholeDiskDevice(this.spec.rootDevice) : undefined;
@@ -265,6 +324,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         ...(rootDisk !== undefined ? { rootDisk } : {}),
         hasRamdisk: this.spec.ramdisk !== undefined,
         blockFrontendMissing,
+        ...(certainFailure ? { certainFailure } : {}),
         ...(this.options.quietReadsMs !== undefined ? { quietReadsMs: this.options.quietReadsMs } : {}),
       },
       vcr,
@@ -285,9 +345,11 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         for await (const signal of observation.signals) {
           lastAt = signal.at;
           creation.apply(signal);
+          if (creation.domid !== undefined && !this.#live.has(creation.domid))
+            this.#live.set(creation.domid, { domid: creation.domid, name: this.spec.name });
           if (creation.created && this.#phase === 'create') this.#enter('watch-boot', index);
           decision = detector.observe(signal);
-          this.emit('progress', { tryIndex: index, elapsedMs: signal.at, timeLimitMs: this.#timeLimitMs });
+          this.#notify('progress', { tryIndex: index, elapsedMs: signal.at, timeLimitMs: this.#timeLimitMs });
           if (!decision && signal.at >= this.#timeLimitMs) {
             decision = { outcome: 'time-limit', at: signal.at, evidence: detector.evidence };
           }
@@ -344,7 +406,11 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     verdict: BootVerdict,
   ): Promise<Cause[]> {
     // Every disk again, after the boot: also those xenstore shows that the config does not name.
-    const disks = await inspectVmDisks(this.spec.disks, (p) => this.driver.inspectDisk(p));
+    const disks = await inspectVmDisks(
+      this.spec.disks,
+      (p, o) => this.driver.inspectDisk(p, o),
+      guestKernelOf(this.spec),
+    );
     const causes: Cause[] = [
       ...analyseVirtualDisks(disks),
       ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector')),
@@ -370,6 +436,8 @@ export class BootTest extends EventEmitter<BootTestEvents> {
   }
 
   async #destroy(domain: CreatedDomain): Promise<boolean> {
+    // Tried once, whatever the outcome: the report says whether it was destroyed.
+    this.#live.delete(domain.domid);
     try {
       await this.driver.destroy(domain);
       return true;

@@ -1,4 +1,4 @@
-import { type Cause, PAPER_FAULT } from '../analysis/evidence.js';
+import { type Cause, type Evidence, PAPER_FAULT } from '../analysis/evidence.js';
 import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing-disk.js';
 /**
  * Pre-Checking (paper module 2): the environment and the VM before any boot.
@@ -6,10 +6,11 @@ import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing
  * config, the disks and the kernel in milliseconds, without booting.
  */
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
-import type { DiskInspection } from '../disk/inspector.js';
+import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import type { VmSpec } from '../engine/vm-spec.js';
 import { expectsRootDisk } from '../engine/vm-spec.js';
-import { type DiskReport, inspectVmDisks } from './virtual-disk-information-inspector.js';
+import { ErrorCode } from '../errors.js';
+import { type DiskReport, guestKernelOf, inspectVmDisks } from './virtual-disk-information-inspector.js';
 
 /** A kernel check result, as far as the engine needs it (see src/analysis/kernel/). */
 export interface KernelCheck {
@@ -18,7 +19,7 @@ export interface KernelCheck {
 }
 
 export interface PreflightDeps {
-  inspectDisk(path: string): Promise<DiskInspection>;
+  inspectDisk(path: string, options?: InspectOptions): Promise<DiskInspection>;
   checkKernel?(spec: VmSpec, rootFsType: string | null): Promise<KernelCheck | undefined>;
 }
 
@@ -42,7 +43,7 @@ function rootFsType(spec: VmSpec, disks: DiskReport[]): string | null {
 
 export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<PreflightResult> {
   const started = performance.now();
-  const disks = await inspectVmDisks(spec.disks, deps.inspectDisk);
+  const disks = await inspectVmDisks(spec.disks, (p, o) => deps.inspectDisk(p, o), guestKernelOf(spec));
   const causes = analyseVirtualDisks(disks);
 
   if (spec.disks.length === 0 && expectsRootDisk(spec)) {
@@ -60,6 +61,26 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
       ],
       remedy: missingDiskRemedy(spec),
     });
+  }
+
+  const rootMatch = spec.rootDevice ? XEN_ROOT.exec(spec.rootDevice) : null;
+  if (rootMatch && spec.rootDevice) {
+    const [, diskName, part] = rootMatch;
+    const inspection = disks.find((d) => d.disk.vdev === diskName)?.inspection;
+    const mismatch =
+      inspection &&
+      rootPartitionMismatch(spec.rootDevice, diskName ?? '', part ? Number(part) : undefined, inspection);
+    if (mismatch) {
+      causes.push({
+        code: 'VMCE',
+        paperFault: PAPER_FAULT.VMCE,
+        title: mismatch.title,
+        confidence: 0.8,
+        ...(diskName ? { disk: diskName } : {}),
+        evidence: mismatch.evidence,
+        remedy: mismatch.remedy,
+      });
+    }
   }
 
   let kernel: KernelCheck | undefined;
@@ -85,4 +106,151 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
     }
   }
   return { disks, ...(kernel ? { kernel } : {}), causes, elapsedMs: performance.now() - started };
+}
+
+/** A fact known before boot that makes the boot fail for certain, and so decides a try at once. */
+export interface CertainFailure {
+  reason: string;
+  evidence: Evidence[];
+}
+
+const XEN_ROOT = /^\/dev\/((?:xvd|sd|hd|vd)[a-z]+)(\d*)$/;
+// Kernel findings that no ramdisk or retry can work around.
+const CERTAIN_KERNEL_PROBLEMS = new Set(['BLOCK_FRONTEND_MISSING', 'ROOT_FS_DRIVER_MISSING']);
+const CERTAIN_DISK_ERRORS = new Set<string>([
+  ErrorCode.DISK_NOT_FOUND,
+  ErrorCode.DISK_EMPTY,
+  ErrorCode.DISK_IS_DIRECTORY,
+  ErrorCode.DISK_NOT_BLOCK_OR_FILE,
+]);
+
+/**
+ * What the preflight proved about what the boot needs: the root disk, its
+ * partition and filesystem, the kernel and its ramdisk. A damaged disk the boot
+ * does not need is a finding, never a failure. Decided only on facts, so the
+ * same preflight gives the same answer however fast the boot goes.
+ */
+export function certainFailureOf(spec: VmSpec, pre: PreflightResult): CertainFailure | undefined {
+  for (const p of pre.kernel?.problems ?? []) {
+    if (CERTAIN_KERNEL_PROBLEMS.has(p.code))
+      return { reason: p.message, evidence: [{ source: 'kernel', detail: p.message, value: p.code }] };
+  }
+  const root = spec.rootDevice ? XEN_ROOT.exec(spec.rootDevice) : null;
+  if (!root || !spec.rootDevice) return undefined;
+  const [, diskName, part] = root;
+  const partition = part ? Number(part) : undefined;
+  const report = pre.disks.find((d) => d.disk.vdev === diskName);
+  if (!report) {
+    // xen-blkfront names a PV disk after its vdev; a config of xvd* disks only cannot give another name.
+    const allXvd = spec.disks.length > 0 && spec.disks.every((d) => d.vdev.startsWith('xvd'));
+    if (!allXvd || !diskName?.startsWith('xvd')) return undefined;
+    return {
+      reason: `root=${spec.rootDevice} names a disk the VM does not have`,
+      evidence: [
+        { source: 'config', detail: 'root device', value: spec.rootDevice },
+        {
+          source: 'config',
+          detail: 'the disks the config declares',
+          value: spec.disks.map((d) => d.vdev).join(', '),
+        },
+      ],
+    };
+  }
+  // A target that is missing, empty or not a disk fails the backend; no target at all may be a
+  // script-backed disk (iscsi, drbd, ...), which only its hotplug script can judge.
+  if (report.error && CERTAIN_DISK_ERRORS.has(report.error.code)) {
+    return {
+      reason: `the root disk ${diskName} cannot be used: ${report.error.message}`,
+      evidence: [{ source: 'inspector', detail: report.error.message, value: report.error.code }],
+    };
+  }
+  const inspection = report.inspection;
+  if (!inspection) return undefined;
+  const mismatch = rootPartitionMismatch(spec.rootDevice, diskName ?? '', partition, inspection);
+  if (mismatch) return { reason: mismatch.title, evidence: mismatch.evidence };
+  const blocking = inspection.findings.find(
+    (f) =>
+      f.severity === 'will-not-mount' &&
+      (f.partition === undefined || partition === undefined || f.partition === partition),
+  );
+  if (!blocking) return undefined;
+  return {
+    reason: `the root disk ${diskName} will not mount: ${blocking.code}`,
+    evidence: [
+      { source: 'inspector', detail: blocking.message, value: blocking.code },
+      ...(blocking.kernelSays
+        ? [
+            {
+              source: 'inspector' as const,
+              detail: 'the guest kernel would print',
+              value: blocking.kernelSays,
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+/**
+ * root= names a partition the disk does not have: a whole-disk filesystem
+ * mounted as xvda1, or xvda2 on a one-partition disk. The disk is healthy; the
+ * config is wrong (VMCE).
+ */
+export function rootPartitionMismatch(
+  rootDevice: string,
+  diskName: string,
+  partition: number | undefined,
+  inspection: DiskInspection,
+): { title: string; evidence: Evidence[]; remedy: string } | undefined {
+  if (partition === undefined) {
+    if (inspection.partitions.length > 0 && !inspection.wholeDisk?.type) {
+      const first = inspection.partitions.find((p) => p.filesystem.type)?.number ?? 1;
+      return {
+        title: `root=${rootDevice} names the whole disk, but ${diskName} holds a partition table`,
+        evidence: [
+          { source: 'config', detail: 'root device', value: rootDevice },
+          {
+            source: 'inspector',
+            detail: `${diskName} is partitioned (${inspection.label})`,
+            value: inspection.partitions.map((p) => `p${p.number}`).join(','),
+          },
+        ],
+        remedy: `set root=/dev/${diskName}${first} in the extra = "..." (or cmdline) line of the config`,
+      };
+    }
+    return undefined;
+  }
+  const wholeDiskFs = inspection.label === 'loop' && inspection.wholeDisk?.type;
+  if (wholeDiskFs) {
+    return {
+      title: `root=${rootDevice} names partition ${partition}, but ${diskName} has no partition table: it holds a ${inspection.wholeDisk?.type} filesystem on the whole disk`,
+      evidence: [
+        { source: 'config', detail: 'root device', value: rootDevice },
+        {
+          source: 'inspector',
+          detail: `${diskName} holds a filesystem on the whole disk`,
+          value: inspection.wholeDisk?.type ?? '',
+        },
+      ],
+      remedy: `set root=/dev/${diskName} in the extra = "..." (or cmdline) line of the config`,
+    };
+  }
+  const hasTable =
+    inspection.label !== 'none' && inspection.label !== 'loop' && inspection.partitions.length > 0;
+  if (hasTable && !inspection.partitions.some((p) => p.number === partition)) {
+    const numbers = inspection.partitions.filter((p) => p.kind !== 'extended').map((p) => p.number);
+    return {
+      title: `root=${rootDevice} names partition ${partition}, but ${diskName} has only partition${numbers.length === 1 ? '' : 's'} ${numbers.join(', ')}`,
+      evidence: [
+        { source: 'config', detail: 'root device', value: rootDevice },
+        {
+          source: 'inspector',
+          detail: `the partitions of ${diskName}`,
+          value: numbers.map((n) => `p${n}`).join(','),
+        },
+      ],
+      remedy: `set root=/dev/${diskName}${numbers[0] ?? 1} (the partition holding the root filesystem) in the extra = "..." line of the config`,
+    };
+  }
+  return undefined;
 }

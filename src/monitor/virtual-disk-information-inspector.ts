@@ -2,8 +2,9 @@
  * Virtual Disk Information Inspector (paper module 6): inspects every disk of
  * the VM — not only the root disk — with the native inspector.
  */
-import type { DiskInspection } from '../disk/inspector.js';
-import type { VmDisk } from '../engine/vm-spec.js';
+import { versionFromKernelFileName } from '../analysis/kernel/kernel-config.js';
+import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
+import type { VmDisk, VmSpec } from '../engine/vm-spec.js';
 import { VmbootfailError } from '../errors.js';
 
 export interface DiskReport {
@@ -13,10 +14,17 @@ export interface DiskReport {
   error?: { code: string; message: string };
 }
 
+/** The guest kernel's release, from the kernel file's name (vmlinuz-6.1.0-56-amd64), when it says. */
+export function guestKernelOf(spec: Pick<VmSpec, 'kernel'>): string | undefined {
+  return spec.kernel ? versionFromKernelFileName(spec.kernel) : undefined;
+}
+
 export async function inspectVmDisks(
   disks: VmDisk[],
-  inspect: (path: string) => Promise<DiskInspection>,
+  inspect: (path: string, options?: InspectOptions) => Promise<DiskInspection>,
+  guestKernel?: string,
 ): Promise<DiskReport[]> {
+  const options: InspectOptions = guestKernel ? { guestKernel } : {};
   const reports: DiskReport[] = [];
   for (const disk of disks) {
     if (!disk.target) {
@@ -24,7 +32,7 @@ export async function inspectVmDisks(
       continue;
     }
     try {
-      reports.push({ disk, inspection: await inspect(disk.target) });
+      reports.push({ disk, inspection: await inspect(disk.target, options) });
     } catch (error) {
       if (!(error instanceof VmbootfailError)) throw error;
       reports.push({ disk, error: { code: error.code, message: error.message } });

@@ -27,6 +27,12 @@ export interface DetectorContext {
   quietReadsMs?: number;
   /** How long after `xl create` a domain may show no VBD at all. Default 1000. */
   noVbdGraceMs?: number;
+  /**
+   * A fact the preflight proved that fails this boot whatever the guest does (the
+   * root disk will not mount, no block frontend, ...): the try is decided as soon
+   * as the domain exists, as the paper decided from dom0-side facts.
+   */
+  certainFailure?: { reason: string; evidence: Evidence[] };
 }
 
 export type BootDecision =
@@ -40,7 +46,8 @@ export type BootDecision =
 export class VmBootFailDetector {
   /** Everything seen that speaks of a failure, in order. */
   readonly evidence: Evidence[] = [];
-  readonly #ctx: Required<Omit<DetectorContext, 'rootDisk'>> & Pick<DetectorContext, 'rootDisk'>;
+  readonly #ctx: Required<Omit<DetectorContext, 'rootDisk' | 'certainFailure'>> &
+    Pick<DetectorContext, 'rootDisk' | 'certainFailure'>;
   readonly #flagged = new Set<string>();
   /** When the initramfs said it waits for its root (cue root-wait). */
   #rootWaitAt: number | undefined;
@@ -74,6 +81,7 @@ export class VmBootFailDetector {
     const matches = this.console.apply(signal);
     return (
       this.#fromSignal(signal) ??
+      this.#fromPreflight(signal.at) ??
       this.#fromConsole(matches) ??
       this.#fromVbds(signal.at) ??
       this.#fromMissingVbd(signal.at)
@@ -88,6 +96,19 @@ export class VmBootFailDetector {
 
   #fail(at: number, reason: string): BootDecision {
     return { outcome: 'failed', at, reason, evidence: this.evidence };
+  }
+
+  #fromPreflight(now: number): BootDecision | undefined {
+    const certain = this.#ctx.certainFailure;
+    if (!certain || this.vcr.state.createdAt === undefined) return undefined;
+    for (const e of certain.evidence) this.#note(`pre:${e.detail}:${e.value ?? ''}`, { ...e, at: now });
+    return this.#fail(now, `decided from the preflight: ${certain.reason}`);
+  }
+
+  /** Only the disk the boot needs may fail it; a damaged data disk is a finding on a booted VM. */
+  #bootNeeds(device: number): boolean {
+    const root = this.#ctx.rootDisk;
+    return root !== undefined ? device === root : this.#ctx.configuredDisks === 1;
   }
 
   #fromSignal(signal: Signal): BootDecision | undefined {
@@ -201,7 +222,7 @@ export class VmBootFailDetector {
     }
     const rootWait = this.#judgeRootWait(v, now, backend);
     if (rootWait) return rootWait;
-    if (this.#ctx.damagedDevices.has(v.device) && v.connectedAt !== undefined) {
+    if (this.#ctx.damagedDevices.has(v.device) && this.#bootNeeds(v.device) && v.connectedAt !== undefined) {
       const reads = v.counters.rd_req ?? 0;
       const since = v.readsChangedAt ?? v.connectedAt;
       if (reads > 0 && now - since >= this.#ctx.quietReadsMs) {
@@ -238,7 +259,7 @@ export class VmBootFailDetector {
       });
       return this.#fail(now, 'the guest kernel and ramdisk have no block-frontend driver');
     }
-    if (this.#ctx.damagedDevices.has(v.device) && v.connectedAt !== undefined) {
+    if (this.#ctx.damagedDevices.has(v.device) && this.#bootNeeds(v.device) && v.connectedAt !== undefined) {
       this.#note(`rootwait-damaged:${v.device}`, {
         source: 'xenstore',
         at: now,

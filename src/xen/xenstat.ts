@@ -2,6 +2,7 @@
 import { withDeadline } from '../native/deadline.js';
 import { nativeAddon } from '../native/loader.js';
 import type { NativeDomain, NativeVbd } from '../native/native-types.js';
+import { optionsObject, timeoutMs } from '../util/validate-options.js';
 
 export type VbdBackendType = 'vbd' | 'qdisk' | 'unknown';
 
@@ -96,7 +97,8 @@ export class XenStat {
   readonly #timeoutMs: number;
 
   constructor(options: XenStatOptions = {}) {
-    this.#timeoutMs = options.callTimeoutMs ?? 5000;
+    this.#timeoutMs =
+      timeoutMs(optionsObject(options, 'XenStat options').callTimeoutMs, 'callTimeoutMs') ?? 5000;
   }
 
   /**

@@ -1,9 +1,10 @@
 /** XenStore: promises over libxenstore, watch events, and dead-daemon detection. */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, VmbootfailError, invalidArgument } from '../errors.js';
-import { withDeadline } from '../native/deadline.js';
+import { Lane, withDeadline } from '../native/deadline.js';
 import { nativeAddon } from '../native/loader.js';
 import type { NativeXenStoreHandle } from '../native/native-types.js';
+import { MAX_TIMER_MS, optionsObject, timeoutMs, wholeNumber } from '../util/validate-options.js';
 
 export interface XenStoreOptions {
   /** Deadline for each call; a hung xenstored turns into ERR_DEADLINE. Default 5000 ms. */
@@ -55,14 +56,17 @@ export class XenStore extends EventEmitter<XenStoreEvents> {
   readonly #timeoutMs: number;
   readonly #livenessMs: number;
   readonly #watches = new Set<string>();
+  /** This connection's calls, in turn on its native thread (deadline.ts). */
+  readonly #lane = new Lane();
   #livenessTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #disconnected = false;
 
   private constructor(options: XenStoreOptions) {
     super();
-    this.#timeoutMs = options.callTimeoutMs ?? 5000;
-    this.#livenessMs = options.livenessIntervalMs ?? 1000;
+    const o = optionsObject(options, 'XenStore options');
+    this.#timeoutMs = timeoutMs(o.callTimeoutMs, 'callTimeoutMs') ?? 5000;
+    this.#livenessMs = wholeNumber(o.livenessIntervalMs, 'livenessIntervalMs', 0, MAX_TIMER_MS) ?? 1000;
     const { XenStoreHandle } = nativeAddon();
     this.#handle = new XenStoreHandle(
       (path, token) => this.emit('watch', path, token),
@@ -229,7 +233,12 @@ export class XenStore extends EventEmitter<XenStoreEvents> {
         op,
       });
     }
-    return withDeadline(call, this.#timeoutMs, { lib: 'xenstore', op, ...(path ? { path } : {}) });
+    return withDeadline(
+      call,
+      this.#timeoutMs,
+      { lib: 'xenstore', op, ...(path ? { path } : {}) },
+      this.#lane,
+    );
   }
 
   #startLiveness(): void {

@@ -5,8 +5,8 @@
  * boot test needs: kernel, ramdisk, root, and disks in both spec forms
  * (docs/misc/xl-disk-configuration.txt).
  */
-import { readFile, stat } from 'node:fs/promises';
 import { VmbootfailError } from '../errors.js';
+import { UnsafeFileError, readTextFile } from '../util/safe-open.js';
 
 export type XlValue = string | number | XlValue[];
 
@@ -153,6 +153,11 @@ class Parser {
     );
   }
 
+  /**
+   * A quoted string exactly as libxlutil reads it (xen tools/libs/util/libxlu_cfg_l.l, the STRING rules
+   * `\'([^\'\\\n]|\\.)*\'` and `\"([^\"\\\n]|\\.)*\"`, then xlu__cfgl_dequote() in libxlu_cfg.c):
+   * both quote kinds take the same backslash escapes; a backslash may escape any character but a newline.
+   */
   #string(): string {
     const start = { line: this.#line, col: this.#col };
     const quote = this.#next();
@@ -160,15 +165,58 @@ class Parser {
     for (;;) {
       const c = this.#peek();
       if (c === undefined || c === '\n') this.fail('unterminated string', start);
+      const at = { line: this.#line, col: this.#col };
       this.#next();
       if (c === quote) return s;
-      if (c === '\\' && quote === '"') {
-        const e = this.#next();
-        s += e === 'n' ? '\n' : e === 't' ? '\t' : e;
-      } else {
+      if (c !== '\\') {
         s += c;
+        continue;
       }
+      const e = this.#peek();
+      if (e === undefined || e === '\n') this.fail('unterminated string', start);
+      this.#next();
+      s += this.#escape(e, at);
     }
+  }
+
+  /**
+   * xlu__cfgl_dequote(), including its quirks, so that we read what xl reads:
+   * \" \' \\ and \a \b \f \n \r \t \v; \x is always "invalid digit" (it skips one more character, then
+   * asks strtoul for more than 2 digits out of a 2-character buffer); an "octal" escape \0-\7 needs
+   * strtoul(base 10) to read at least 2 more characters out of the next 3 and then drops them (nothing is
+   * written); any other character after a backslash is an error. An error fails the whole config.
+   */
+  #escape(e: string, at: { line: number; col: number }): string {
+    const simple: Record<string, string> = {
+      '"': '"',
+      "'": "'",
+      '\\': '\\',
+      a: '\u0007',
+      b: '\b',
+      f: '\f',
+      n: '\n',
+      r: '\r',
+      t: '\t',
+      v: '\v',
+    };
+    const mapped = simple[e];
+    if (mapped !== undefined) return mapped;
+    if (e === 'x')
+      this.fail('invalid digit after backslash hex numerical character escape in quoted string', at);
+    if (e >= '0' && e <= '7') {
+      // strtoul over at most 3 characters: blanks, a sign, decimal digits; must consume more than 1.
+      const window = this.text.slice(this.#i, this.#i + 3);
+      const m = /^[ \t\n\v\f\r]*[+-]?[0-9]+/.exec(window);
+      const consumed = m ? m[0].length : 0;
+      if (consumed <= 1)
+        this.fail('invalid digit after backslash octal numerical character escape in quoted string', at);
+      for (let k = 0; k < consumed; k++) {
+        if (this.#peek() === '\n') this.fail('unterminated string', at);
+        this.#next();
+      }
+      return '';
+    }
+    return this.fail('invalid character after backlash in quoted string', at);
   }
 
   #number(): number {
@@ -391,27 +439,56 @@ export function parseXlConfig(text: string, file = '<config>'): XlConfig {
 
 /** Reads and parses a config file, with precise errors for missing, directory, empty and oversized files. */
 export async function readXlConfig(path: string): Promise<XlConfig> {
-  let info: Awaited<ReturnType<typeof stat>>;
-  try {
-    info = await stat(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new VmbootfailError(
-      code === 'ENOENT' ? `${path} does not exist` : `${path}: ${(error as Error).message}`,
-      {
-        code: 'ERR_XL_CONFIG',
-        path,
-        cause: error,
-      },
-    );
-  }
-  if (info.isDirectory())
-    throw new VmbootfailError(`${path} is a directory, not an xl config`, { code: 'ERR_XL_CONFIG', path });
-  if (info.size === 0) throw new VmbootfailError(`${path} is empty`, { code: 'ERR_XL_CONFIG', path });
-  if (info.size > MAX_CONFIG_BYTES)
-    throw new VmbootfailError(`${path} is larger than 1 MiB: not an xl config`, {
-      code: 'ERR_XL_CONFIG',
-      path,
+  if (typeof path !== 'string' || path.length === 0)
+    throw new VmbootfailError('the xl config path must be a non-empty string', {
+      code: 'ERR_INVALID_ARGUMENT',
     });
-  return parseXlConfig(await readFile(path, 'utf8'), path);
+  let text: string;
+  try {
+    // Type checked before any blocking open, size capped: see src/util/safe-open.ts.
+    text = await readTextFile(path, {
+      maxBytes: MAX_CONFIG_BYTES,
+      code: 'ERR_XL_CONFIG',
+      rejectBinary: false,
+    });
+  } catch (error) {
+    if (!(error instanceof UnsafeFileError)) throw error;
+    const why =
+      error.kind === 'directory'
+        ? `${path} is a directory, not an xl config`
+        : error.kind === 'file'
+          ? `${path} is larger than 1 MiB: not an xl config`
+          : error.kind
+            ? `${path} is a ${error.kind}, not an xl config`
+            : (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+              ? `${path} does not exist`
+              : error.message;
+    throw new VmbootfailError(why, { code: 'ERR_XL_CONFIG', path, cause: error });
+  }
+  if (text.length === 0) throw new VmbootfailError(`${path} is empty`, { code: 'ERR_XL_CONFIG', path });
+  return parseXlConfig(text, path);
+}
+
+/**
+ * A value written as an xl config string that xl reads back exactly (the escapes of
+ * xlu__cfgl_dequote() above): for remedies such as `ramdisk = "..."`. A newline cannot be written
+ * raw, and libxlutil has no working numeric escape, so it becomes \n.
+ */
+export function xlString(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
+  const escaped = value.replace(/[\\"\n\r\t\u0007\b\f\v]/g, (c) => {
+    const names: Record<string, string> = {
+      '\\': '\\\\',
+      '"': '\\"',
+      '\n': '\\n',
+      '\r': '\\r',
+      '\t': '\\t',
+      '\u0007': '\\a',
+      '\b': '\\b',
+      '\f': '\\f',
+      '\v': '\\v',
+    };
+    return names[c] ?? c;
+  });
+  return `"${escaped}"`;
 }

@@ -4,6 +4,14 @@
  * bounded tail is kept. Complete lines are matched, and so is the pending
  * partial line for prompts that never end in a newline ("(initramfs) ",
  * "login: ").
+ *
+ * Matching is synchronous, on the JS thread, so its cost is bounded three
+ * ways: the rules run on a linear-time engine (linear-regex.ts), a line is
+ * cut at maxLineLength, and at most matchBytesPerSecond characters (plus a
+ * burst) are matched per second of console time; lines beyond that budget
+ * go to the tail unmatched and are counted in `unmatchedLines`. The pending
+ * partial line is matched again only while it is short or once it has
+ * doubled, so a line fed in small chunks costs linear, not quadratic, time.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { ConsoleMatch, ConsoleMatcherLike } from '../../monitor/vm-console-monitor.js';
@@ -14,7 +22,14 @@ export interface MatcherOptions {
   maxLineLength?: number;
   /** Sanitised console kept for reports. Default 64 KiB. */
   tailBytes?: number;
+  /** Characters matched per second of console time (the `at` of feed()); default 1 MiB. */
+  matchBytesPerSecond?: number;
+  /** What may be matched at once before the per-second budget applies; default 4 MiB. */
+  matchBurstBytes?: number;
 }
+
+/** A pending partial line this short is tried at every chunk; longer ones when they have doubled. */
+const PARTIAL_RETRY_CHARS = 512;
 
 // CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and other two-byte escapes.
 const ESCAPES =
@@ -38,17 +53,47 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   #partialMatched = false;
   #lineNo = 0;
   #tail = '';
+  readonly #partialRules: ConsoleRule[];
+  /** Length of the pending line when partial rules last ran on it. */
+  #partialTriedAt = 0;
+  readonly #ratePerMs: number;
+  readonly #burst: number;
+  #budget: number;
+  #budgetAt: number | undefined;
+  #unmatchedLines = 0;
 
   constructor(rules: ConsoleRule[], options: MatcherOptions = {}) {
     this.#rules = rules;
+    this.#partialRules = rules.filter((r) => r.partial);
     this.#maxLine = options.maxLineLength ?? 4096;
     this.#tailBytes = options.tailBytes ?? 64 * 1024;
+    this.#ratePerMs = (options.matchBytesPerSecond ?? 1024 * 1024) / 1000;
+    this.#burst = options.matchBurstBytes ?? 4 * 1024 * 1024;
+    this.#budget = this.#burst;
+  }
+
+  /** Lines not matched because the console went over its matching budget. */
+  get unmatchedLines(): number {
+    return this.#unmatchedLines;
+  }
+
+  /** Takes `cost` from the budget, refilled by console time; false when it is spent. */
+  #spend(cost: number, at: number): boolean {
+    if (this.#budgetAt !== undefined && at > this.#budgetAt)
+      this.#budget = Math.min(this.#burst, this.#budget + (at - this.#budgetAt) * this.#ratePerMs);
+    if (this.#budgetAt === undefined || at > this.#budgetAt) this.#budgetAt = at;
+    if (this.#budget < cost) return false;
+    this.#budget -= cost;
+    return true;
   }
 
   feed(chunk: Buffer | string, at: number): ConsoleMatch[] {
     const raw = typeof chunk === 'string' ? chunk : this.#decoder.write(chunk);
     const text = sanitiseConsole(raw);
-    this.#tail = (this.#tail + text).slice(-this.#tailBytes);
+    // The tail grows by appends and is cut back only when it reaches twice its size: linear, not a
+    // 64 KiB copy per chunk.
+    this.#tail += text;
+    if (this.#tail.length > 2 * this.#tailBytes) this.#tail = this.#tail.slice(-this.#tailBytes);
     const matches: ConsoleMatch[] = [];
     let start = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
@@ -57,12 +102,25 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
       this.#pending = '';
       this.#pendingTruncated = false;
       this.#lineNo++;
-      if (!this.#partialMatched) this.#match(line, at, false, matches);
+      if (!this.#partialMatched) {
+        if (this.#spend(line.length + 1, at)) this.#match(line, at, false, matches);
+        else this.#unmatchedLines++;
+      }
       this.#partialMatched = false;
+      this.#partialTriedAt = 0;
       start = nl + 1;
     }
     this.#append(text.slice(start));
-    if (this.#pending.length > 0 && !this.#partialMatched) {
+    const pending = this.#pending.length;
+    if (
+      pending > 0 &&
+      !this.#partialMatched &&
+      this.#partialRules.length > 0 &&
+      pending > this.#partialTriedAt &&
+      (pending <= PARTIAL_RETRY_CHARS || pending >= 2 * this.#partialTriedAt) &&
+      this.#spend(pending, at)
+    ) {
+      this.#partialTriedAt = pending;
       const before = matches.length;
       this.#match(this.#pending, at, true, matches);
       this.#partialMatched = matches.length > before;
@@ -71,6 +129,7 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   }
 
   tail(): string {
+    if (this.#tail.length > this.#tailBytes) this.#tail = this.#tail.slice(-this.#tailBytes);
     return this.#tail;
   }
 
@@ -87,13 +146,10 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 
   /** First rule that matches wins; partial lines only try rules marked partial. */
   #match(line: string, at: number, partial: boolean, out: ConsoleMatch[]): void {
-    for (const rule of this.#rules) {
-      if (partial && !rule.partial) continue;
-      const m = rule.pattern.exec(line);
-      if (!m) continue;
+    for (const rule of partial ? this.#partialRules : this.#rules) {
+      const captures = rule.pattern.captures(line);
+      if (!captures) continue;
       if (rule.severity !== 'benign') {
-        const captures: Record<string, string> = {};
-        for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) captures[k] = v;
         out.push({
           ruleId: rule.id,
           severity: rule.severity,

@@ -4,12 +4,14 @@
  * add, replace (same id) or disable rules with a rules directory.
  */
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, type Node, type YAMLMap, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { VmbootfailError } from '../../errors.js';
 import type { ConsoleSeverity } from '../../monitor/vm-console-monitor.js';
+import { UnsafeFileError, readTextFile } from '../../util/safe-open.js';
+import { LinearRegex, LinearRegexError } from './linear-regex.js';
 
 export const SEVERITIES = ['fatal', 'evidence', 'progress', 'success', 'benign'] as const;
 export const CATEGORIES = [
@@ -31,7 +33,8 @@ export interface ConsoleRule {
   /** The severity instead when the VM boots with a ramdisk that may still load the missing driver. */
   withRamdisk?: ConsoleSeverity;
   cue?: (typeof CUES)[number];
-  pattern: RegExp;
+  /** Compiled for a linear-time engine (RE2): see linear-regex.ts. */
+  pattern: LinearRegex;
   partial: boolean;
   message?: string;
   remedy?: string;
@@ -45,8 +48,8 @@ export interface RuleSet {
 }
 
 const MAX_PATTERN = 512;
-// A group with a quantifier inside, itself quantified: the classic exponential backtracking shape.
-const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/;
+/** A rules file is small text; /dev/zero behind a symlink must not be read until memory runs out. */
+export const MAX_RULES_FILE_BYTES = 1024 * 1024;
 const KEYS = new Set([
   'id',
   'severity',
@@ -95,9 +98,8 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const firstError = doc.errors[0];
   if (firstError) {
-    const [line, col] = firstError.linePos?.[0]
-      ? [firstError.linePos[0].line, firstError.linePos[0].col]
-      : [1, 1];
+    // With prettyErrors off, yaml leaves linePos unset: the offset is in pos.
+    const { line, col } = firstError.linePos?.[0] ?? lines.linePos(firstError.pos[0]);
     throw new VmbootfailError(
       `${file}:${line}:${col}: not valid YAML: ${firstError.message.split('\n')[0]}`,
       { code: 'ERR_RULES', path: file },
@@ -161,22 +163,17 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
       throw ruleError(file, lines, match.node ?? node, 'match (a regular expression) is required');
     if (match.value.length > MAX_PATTERN)
       throw ruleError(file, lines, match.node, `match is longer than ${MAX_PATTERN} characters`);
-    if (NESTED_QUANTIFIER.test(match.value))
-      throw ruleError(
-        file,
-        lines,
-        match.node,
-        'match has a nested quantifier like (a+)+, which can backtrack for ever',
-      );
-    let pattern: RegExp;
+    // No backtracking guard is needed (nor would one be complete): the engine is linear-time.
+    let pattern: LinearRegex;
     try {
-      pattern = new RegExp(match.value);
+      pattern = LinearRegex.compile(match.value);
     } catch (error) {
+      if (!(error instanceof LinearRegexError)) throw error;
       throw ruleError(
         file,
         lines,
         match.node,
-        `match is not a valid regular expression: ${(error as Error).message}`,
+        `match is not a valid regular expression for RE2 (no backreferences, no lookaround): ${error.message}`,
       );
     }
     const partial = scalarString(node, 'partial');
@@ -205,9 +202,15 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
 async function readRulesFile(file: string): Promise<{ rules: ConsoleRule[]; disable: string[] }> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Never a blocking open (a FIFO named *.yaml), never an endless read (/dev/zero): safe-open.ts.
+    text = await readTextFile(file, {
+      maxBytes: MAX_RULES_FILE_BYTES,
+      code: 'ERR_RULES',
+      what: 'rules file',
+    });
   } catch (error) {
-    throw new VmbootfailError(`${file}: cannot read rules: ${(error as Error).message}`, {
+    if (!(error instanceof UnsafeFileError)) throw error;
+    throw new VmbootfailError(`${file}: cannot read rules: ${error.message}`, {
       code: 'ERR_RULES',
       path: file,
       cause: error,
@@ -224,7 +227,7 @@ async function readRulesFile(file: string): Promise<{ rules: ConsoleRule[]; disa
 export async function loadRules(options: { userDir?: string; defaultsFile?: string } = {}): Promise<RuleSet> {
   const defaultsFile = options.defaultsFile ?? DEFAULT_RULES_FILE;
   const base = await readRulesFile(defaultsFile);
-  let rules = base.rules;
+  let rules = [...base.rules];
   const files = [defaultsFile];
   if (options.userDir) {
     let names: string[];
@@ -244,15 +247,23 @@ export async function loadRules(options: { userDir?: string; defaultsFile?: stri
       const file = path.join(options.userDir, name);
       const user = await readRulesFile(file);
       files.push(file);
+      // Benign rules must stay first; other user rules go before the defaults they might refine.
+      // Within a file, rules keep their order: each new one goes after the file's previous new one.
+      let benignAt = 0;
+      let otherAt: number | undefined;
       for (const rule of user.rules) {
         const at = rules.findIndex((r) => r.id === rule.id);
-        if (at >= 0) rules[at] = rule;
-        else {
-          // Benign rules must stay first; other user rules go before the defaults they might refine.
-          const firstNonBenign = rules.findIndex((r) => r.severity !== 'benign');
-          const insertAt =
-            rule.severity === 'benign' ? 0 : firstNonBenign < 0 ? rules.length : firstNonBenign;
-          rules = [...rules.slice(0, insertAt), rule, ...rules.slice(insertAt)];
+        if (at >= 0) {
+          rules[at] = rule;
+        } else if (rule.severity === 'benign') {
+          rules.splice(benignAt++, 0, rule);
+          if (otherAt !== undefined) otherAt++;
+        } else {
+          if (otherAt === undefined) {
+            const firstNonBenign = rules.findIndex((r) => r.severity !== 'benign');
+            otherAt = firstNonBenign < 0 ? rules.length : firstNonBenign;
+          }
+          rules.splice(otherAt++, 0, rule);
         }
       }
       const unknown = user.disable.filter((id) => !rules.some((r) => r.id === id));

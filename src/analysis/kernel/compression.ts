@@ -1,8 +1,8 @@
 /** The compressions Linux accepts for its image payload and its initramfs, and how to undo them. */
 
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import zlib, { createInflateRaw, gunzipSync } from 'node:zlib';
+import { createRegularFileStream, readRegularFileAt } from '../../util/safe-open.js';
 import { findTool, runTool } from './tools.js';
 
 export type Compression = 'gzip' | 'xz' | 'lzma' | 'zstd' | 'bzip2' | 'lz4' | 'lzo';
@@ -131,7 +131,12 @@ export async function decompressFileStream(
   if (compression === 'gzip') return await gunzipMember(path, start, onChunk, options.timeoutMs);
   const { decompressor, path: tool } = await resolveTool(compression, options);
   if (!tool) return toolMissing(decompressor);
-  const source = createReadStream(path, { start, highWaterMark: 1024 * 1024 });
+  let source: Readable;
+  try {
+    source = await createRegularFileStream(path, { start, highWaterMark: 1024 * 1024 });
+  } catch (error) {
+    return { ok: false, reason: 'io', detail: errorText(error) };
+  }
   const run = await runTool(tool, decompressor.args, source, onChunk, options.timeoutMs);
   if (run.stoppedEarly) return { ok: true, stoppedEarly: true };
   return toolFailure(decompressor.tool, run) ?? { ok: true, stoppedEarly: false };
@@ -177,7 +182,12 @@ async function gunzipMember(
   }
   if (typeof headerLength === 'string') return { ok: false, reason: 'corrupt', detail: headerLength };
   const bodyStart = start + headerLength;
-  const source = createReadStream(path, { start: bodyStart, highWaterMark: 1024 * 1024 });
+  let source: Readable;
+  try {
+    source = await createRegularFileStream(path, { start: bodyStart, highWaterMark: 1024 * 1024 });
+  } catch (error) {
+    return { ok: false, reason: 'io', detail: errorText(error) };
+  }
   const inflate = createInflateRaw();
   const checksum = typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
   let crc = 0;
@@ -223,15 +233,9 @@ async function gunzipMember(
   return { ok: true, stoppedEarly: false, consumed: headerLength + outcome.consumed + 8 };
 }
 
+/** Reads from a regular file only (src/util/safe-open.ts: a FIFO or device never blocks us). */
 export async function readAt(path: string, position: number, length: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, position);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
+  return readRegularFileAt(path, position, length);
 }
 
 function toolFailure(tool: string, run: Awaited<ReturnType<typeof runTool>>): DecompressFailure | undefined {

@@ -3,8 +3,8 @@
  * which is usually compressed (Debian prepends an uncompressed early-microcode archive).
  */
 
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { createRegularFileStream } from '../../util/safe-open.js';
 import {
   type Compression,
   debianPackageFor,
@@ -370,8 +370,9 @@ export async function listInitramfs(path: string, options: ListInitramfsOptions)
 }
 
 async function scanFile(path: string, scanner: NewcScanner): Promise<void> {
-  const stream = createReadStream(path, { start: scanner.offset, highWaterMark: 1024 * 1024 });
+  let stream: Awaited<ReturnType<typeof createRegularFileStream>> | undefined;
   try {
+    stream = await createRegularFileStream(path, { start: scanner.offset, highWaterMark: 1024 * 1024 });
     for await (const chunk of stream) {
       scanner.push(chunk as Buffer);
       if (scanner.stopped) break;
@@ -380,7 +381,7 @@ async function scanFile(path: string, scanner: NewcScanner): Promise<void> {
     if (error instanceof InitramfsError) throw error;
     throw new InitramfsError(`cannot read ${path}: ${errorText(error)}`, 'io');
   } finally {
-    stream.destroy();
+    stream?.destroy();
   }
 }
 

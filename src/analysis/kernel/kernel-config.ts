@@ -1,7 +1,7 @@
 /** Finding and reading a kernel's build configuration, as Debian installs it: /boot/config-<version>. */
 
-import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { UnsafeFileError, openRegularFile } from '../../util/safe-open.js';
 import { errorText } from './compression.js';
 
 /** Debian's configs are ~260 KB; a much larger file is not a kernel config. */
@@ -73,10 +73,15 @@ export async function locateKernelConfig(
 export async function readKernelConfig(path: string): Promise<Map<string, string> | string> {
   let text: string;
   try {
-    const handle = await open(path, 'r');
+    let opened: Awaited<ReturnType<typeof openRegularFile>>;
     try {
-      const info = await handle.stat();
-      if (!info.isFile()) return `${path} is not a regular file`;
+      opened = await openRegularFile(path);
+    } catch (error) {
+      if (error instanceof UnsafeFileError && error.kind) return `${path} is not a regular file`;
+      throw error;
+    }
+    const { handle, info } = opened;
+    try {
       if (info.size > MAX_CONFIG_BYTES) return `${path} is ${info.size} bytes: too large for a kernel config`;
       const data = await handle.readFile();
       if (data.includes(0)) return `${path} is binary, not a kernel config`;

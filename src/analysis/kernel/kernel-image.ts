@@ -6,7 +6,9 @@
  * xz-compressed (CONFIG_KERNEL_XZ=y), so on them it prints "File ... is not an ELF image" and exits 1.
  */
 
-import { type FileHandle, open } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { UnsafeFileError, openRegularFile } from '../../util/safe-open.js';
 import { type Compression, decompressBuffer, detectCompression, errorText } from './compression.js';
 import { runTool } from './tools.js';
 
@@ -107,14 +109,15 @@ export async function inspectKernelImage(
   options: KernelImageOptions,
 ): Promise<KernelImageReport> {
   let handle: FileHandle;
+  let info: Stats;
   try {
-    handle = await open(path, 'r');
+    // Never a blocking open: a FIFO or a device named as the kernel must not hang the inspection.
+    ({ handle, info } = await openRegularFile(path, { what: 'kernel' }));
   } catch (error) {
-    return missing(`cannot open: ${errorText(error)}`);
+    const kind = error instanceof UnsafeFileError ? error.kind : undefined;
+    return missing(kind ? `a ${kind}, not a regular file` : `cannot open: ${errorText(error)}`);
   }
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) return missing('not a regular file');
     if (info.size > KERNEL_LIMITS.maxFileBytes) {
       return undecided('unknown', `${info.size} bytes, over the ${KERNEL_LIMITS.maxFileBytes} limit`);
     }

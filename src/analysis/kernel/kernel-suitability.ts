@@ -5,6 +5,8 @@
 
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { shellCommand } from '../../util/shell-quote.js';
+import { xlString } from '../../xl/config.js';
 import { errorText } from './compression.js';
 import { InitramfsError, type InitramfsListing, listInitramfs } from './initramfs.js';
 import {
@@ -15,6 +17,16 @@ import {
 } from './kernel-config.js';
 import { type KernelImageReport, inspectKernelImage } from './kernel-image.js';
 import { defaultToolDirs, findReadnotes } from './tools.js';
+
+/**
+ * `update-initramfs <mode> -k <version>`, the version shell-quoted: it comes from the kernel's file name
+ * or its bzImage header, which whoever built the kernel wrote.
+ */
+function updateInitramfs(mode: '-c' | '-u', version: string | undefined): string {
+  return version === undefined
+    ? `update-initramfs ${mode} -k <version>`
+    : shellCommand('update-initramfs', mode, '-k', version);
+}
 
 export type KernelProblemCode =
   | 'KERNEL_MISSING'
@@ -213,7 +225,7 @@ export async function checkKernelSuitability(
     problems.push({
       code: 'RAMDISK_MISSING',
       message: `ramdisk ${ramdisk.path} does not exist: xl cannot load it and the domain is not created`,
-      remedy: `Fix ramdisk = in the xl config, or build it: update-initramfs -c -k ${version ?? '<version>'}.`,
+      remedy: `Fix ramdisk = in the xl config, or build it: ${updateInitramfs('-c', version)}.`,
       evidence: { ramdisk: ramdisk.path },
     });
   } else if (ramdisk?.error) {
@@ -223,7 +235,7 @@ export async function checkKernelSuitability(
       remedy:
         ramdisk.error.reason === 'tool-missing'
           ? 'Install the missing decompressor on this host (see the message), then check again.'
-          : `Rebuild the ramdisk: update-initramfs -c -k ${version ?? '<version>'}.`,
+          : `Rebuild the ramdisk: ${updateInitramfs('-c', version)}.`,
       evidence: compact({
         ramdisk: ramdisk.path,
         reason: ramdisk.error.reason,
@@ -414,18 +426,18 @@ function missingDriverProblem(
     remedy = `Use a kernel built with ${spec.option}=y (or =m with ${spec.module}.ko in the ramdisk), such as Debian's linux-image-amd64.`;
   } else if (!ramdisk) {
     message = `${setting} (${spec.module} is a module) and no ramdisk is given, so ${what}`;
-    const create = initrdExists ? 'it exists' : `create it first: update-initramfs -c -k ${versionText}`;
-    remedy = `Add ramdisk = "${initrd}" to the xl config (${create}; it must hold ${spec.module}.ko), or rebuild the kernel with ${spec.option}=y.`;
+    const create = initrdExists ? 'it exists' : `create it first: ${updateInitramfs('-c', version)}`;
+    remedy = `Add ramdisk = ${xlString(initrd)} to the xl config (${create}; it must hold ${spec.module}.ko), or rebuild the kernel with ${spec.option}=y.`;
   } else if (ramdiskUnusable) {
     message = `${setting} and the kernel cannot unpack the ramdisk (${ramdiskUnusable.why}), so ${what}`;
     remedy = ramdiskUnusable.remedy;
   } else if (ramdiskVersions.length > 0) {
     message = `${setting} and the ramdisk holds ${spec.module} only for ${ramdiskVersions.join(', ')}, not for ${versionText}, so ${what}`;
-    const create = initrdExists ? '' : ` (create it first: update-initramfs -c -k ${versionText})`;
-    remedy = `Use the ramdisk built for ${versionText}: ramdisk = "${initrd}"${create}.`;
+    const create = initrdExists ? '' : ` (create it first: ${updateInitramfs('-c', version)})`;
+    remedy = `Use the ramdisk built for ${versionText}: ramdisk = ${xlString(initrd)}${create}.`;
   } else {
     message = `${setting} and the ramdisk does not contain ${spec.module}.ko, so ${what}`;
-    remedy = `Add ${spec.module} to /etc/initramfs-tools/modules and rebuild the ramdisk (update-initramfs -u -k ${versionText}), or rebuild the kernel with ${spec.option}=y.`;
+    remedy = `Add ${spec.module} to /etc/initramfs-tools/modules and rebuild the ramdisk (${updateInitramfs('-u', version)}), or rebuild the kernel with ${spec.option}=y.`;
   }
   return {
     code: role === 'frontend' ? 'BLOCK_FRONTEND_MISSING' : 'ROOT_FS_DRIVER_MISSING',
@@ -459,7 +471,7 @@ function notPvProblem(
       ? `kernel ${context.input.kernel} is damaged: ${reason}`
       : `kernel ${context.input.kernel} cannot boot as a Xen PV guest: ${reason}`,
     remedy: damaged
-      ? `Reinstall the kernel (apt-get install --reinstall linux-image-${version ?? '<version>'}) or copy it again.`
+      ? `Reinstall the kernel (${version ? shellCommand('apt-get', 'install', '--reinstall', `linux-image-${version}`) : 'apt-get install --reinstall linux-image-<version>'}) or copy it again.`
       : 'Use a kernel built with CONFIG_XEN_PV=y (Debian\'s linux-image-amd64 is), or boot the VM as type="pvh"/"hvm".',
     evidence: compact({
       kernel: context.input.kernel,
