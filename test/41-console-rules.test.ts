@@ -152,6 +152,209 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: 'Buffer I/O error on dev xvda1, logical block 0, async page read',
     miss: 'I/O scheduler mq-deadline registered',
   },
+  // Samples for the rules that cover the corpus in test/fixtures/consoles (MESSAGES.md gives each source).
+  'failed-to-start-fsck': {
+    hit: '[FAILED] Failed to start File System Check on Root Device.',
+    miss: '[FAILED] Failed to start Network Time Synchronization.',
+  },
+  'ext4-probe-as-ext2-ext3': {
+    hit: "[    1.0] EXT4-fs (vda): couldn't mount as ext3 due to feature incompatibilities",
+    miss: "EXT4-fs (vda): couldn't mount RDWR because of unsupported optional features (400)",
+  },
+  'ext4-recovery-and-resize': {
+    hit: '[    8.5] EXT4-fs (vda1): resizing filesystem from 20943099 to 86479099 blocks',
+    miss: 'EXT4-fs (vda1): no journal found',
+  },
+  growroot: {
+    hit: 'GROWROOT: CHANGED: partition=1 start=16065 old: size=64260 end=80325 new: size=2072385,end=2088450',
+    miss: 'growroot disabled',
+  },
+  'fsck-clean': {
+    hit: '/dev/vda1: clean, 25833/122880 files, 190959/491264 blocks',
+    miss: '/dev/vda1 contains a file system with errors, check forced.',
+  },
+  'lvmetad-fallback': {
+    hit: 'WARNING: Failed to connect to lvmetad. Falling back to device scanning.',
+    miss: 'Volume group "ubuntu-vg" not found',
+  },
+  'modprobe-module-built-in': {
+    hit: 'modprobe: module virtio_blk not found in modules.dep',
+    miss: 'FATAL: Could not load /lib/modules/6.1.0-56-amd64/modules.dep: No such file or directory',
+  },
+  'kernel-waiting-for-root': {
+    hit: '[    1.2] Waiting for root device /dev/xvda1...',
+    miss: 'Waiting 10 sec before mounting root device...',
+  },
+  'blkfront-disk-attached': {
+    hit: 'blkfront: xvda: barrier or flush: disabled; persistent grants: disabled; indirect descriptors: enabled;',
+    miss: 'blkfront: xvda: unable to connect',
+  },
+  'luks-unlock-prompt': { hit: 'Please unlock disk sda5_crypt: ', miss: 'Disk unlocked' },
+  'panic-unable-to-mount-root-device': {
+    hit: 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(202,0)',
+    miss: 'VFS: Unable to mount root fs via NFS, trying floppy.',
+  },
+  'vfs-root-device-null': {
+    hit: '[    0.1] VFS: Cannot open root device "(null)" or unknown-block(0,0): error -6',
+    miss: 'VFS: Cannot open root device "vda" or unknown-block(0,0): error -6',
+  },
+  'xenbus-timeout-vbd': {
+    hit: 'XENBUS: Timeout connecting to device: device/vbd/51712 (local state 3, remote state 1)',
+    miss: 'XENBUS: Timeout connecting to device: device/vfb/0 (local state 3, remote state 1)',
+  },
+  'virtio-blk-zero-capacity': {
+    hit: '[    2.6] virtio_blk virtio1: [vda] 0 512-byte logical blocks (0 B/0 B)',
+    miss: 'virtio_blk virtio0: [vda] 16777216 512-byte logical blocks (8.58 GB/8.00 GiB)',
+  },
+  'root-partuuid-invalid': { hit: 'VFS: PARTUUID= is invalid.', miss: 'root=PARTUUID=1234-01' },
+  'initramfs-no-init-found': { hit: 'No init found. Try passing init= bootarg.', miss: 'init found' },
+  'target-fs-no-init': {
+    hit: "Target filesystem doesn't have requested /sbin/init.",
+    miss: 'Target filesystem mounted',
+  },
+  'initramfs-manual-fsck': {
+    hit: 'The root filesystem on /dev/sda1 requires a manual fsck',
+    miss: 'The root filesystem on /dev/sda1 is clean',
+  },
+  'mount-root-no-such-device': {
+    hit: 'mount: mounting /dev/vda1 on /root failed: No such device',
+    miss: 'mount: mounting /dev/vda1 on /root failed: Invalid argument',
+  },
+  'mount-root-no-such-file': {
+    hit: 'mount: mounting /dev/vda1 on /sysroot failed: No such file or directory',
+    miss: 'mount: mounting /dev on /root/dev failed: No such file or directory',
+  },
+  'mount-cant-find-tag': { hit: "mount: /new_root: can't find UUID=1234", miss: "can't find /etc/fstab" },
+  'e2fsck-unexpected-inconsistency': {
+    hit: '/dev/xvdb: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.',
+    miss: '/dev/xvdb: recovering journal',
+  },
+  'e2fsck-damage': {
+    hit: '/dev/xvdb contains a file system with errors, check forced.',
+    miss: '/dev/xvdb was not cleanly unmounted, check forced.',
+  },
+  'mkinitcpio-device-not-found': {
+    hit: "ERROR: device 'UUID=1234' not found. Skipping fsck.",
+    miss: ':: mounting UUID=1234 on real root',
+  },
+  'mkinitcpio-failed-to-mount-real-root': {
+    hit: "ERROR: Failed to mount '/dev/sda2' on real root",
+    miss: ":: mounting '/dev/sda2' on real root",
+  },
+  'mkinitcpio-emergency-shell': {
+    hit: 'You are now being dropped into an emergency shell.',
+    miss: 'You are now logged in',
+  },
+  'alpine-mount-root-failed': { hit: ' * Mounting root: failed.', miss: ' * Mounting root: ok.' },
+  'alpine-recovery-shell': {
+    hit: 'Launching initramfs emergency recovery shell',
+    miss: 'Launching init',
+  },
+  'alpine-init-not-found': { hit: '/sbin/init not found in new root', miss: '/sbin/init found' },
+  'dracut-device-does-not-exist': {
+    hit: 'dracut-initqueue[372]: Warning: /dev/centos/root does not exist',
+    miss: 'Warning: Type of root file system is unknown',
+  },
+  'dracut-could-not-boot': {
+    hit: 'dracut-initqueue[372]: Warning: Could not boot.',
+    miss: 'dracut-initqueue[372]: booting',
+  },
+  'dracut-cant-mount-root': { hit: "Warning: Can't mount root filesystem", miss: 'Mounted root filesystem' },
+  'dracut-emergency-shell': {
+    hit: 'Generating "/run/initramfs/rdsosreport.txt"',
+    miss: 'Stopped Dracut Emergency Shell.',
+  },
+  'dracut-no-root-device-found': { hit: 'No root device found', miss: 'No root device found yet, waiting' },
+  'boot-has-failed-sleeping': { hit: 'Boot has failed, sleeping forever.', miss: 'Boot has finished' },
+  'sulogin-root-locked': {
+    hit: 'Cannot open access to console, the root account is locked.',
+    miss: 'Cannot open access to console',
+  },
+  'dependency-failed-sysroot': {
+    hit: '[DEPEND] Dependency failed for Initrd Root File System.',
+    miss: 'Reached target Initrd Root File System.',
+  },
+  'ext4-fs-error': {
+    hit: 'EXT4-fs error (device vda): ext4_validate_block_bitmap:423: comm ext4lazyinit: bg 9: bad block bitmap checksum',
+    miss: 'EXT4-fs (vda): mounted filesystem with ordered data mode.',
+  },
+  'ext4-mounting-with-errors': {
+    hit: 'EXT4-fs (xvda3): warning: mounting fs with errors, running e2fsck is recommended',
+    miss: 'EXT4-fs (xvda3): warning: maximal mount count reached',
+  },
+  'ext4-error-recorded': {
+    hit: 'EXT4-fs warning (device sda1): ext4_clear_journal_err:4531: Filesystem error recorded from previous mount: IO failure',
+    miss: 'EXT4-fs warning (device sda1): ext4_multi_mount_protect:311: MMP interval 42',
+  },
+  'ext4-journal-damaged': { hit: 'EXT4-fs (dm-0): no journal found', miss: 'EXT4-fs (dm-0): journal found' },
+  'jbd2-recovery-failed': {
+    hit: 'JBD2: Invalid checksum recovering block 11 in log',
+    miss: 'jbd2_journal_init: started',
+  },
+  'ext4-descriptors-or-checksum': {
+    hit: 'EXT4-fs (xvda1): ext4_check_descriptors: Block bitmap for group 0 not in group (block 0)!',
+    miss: 'EXT4-fs (xvda1): descriptors checked',
+  },
+  'ext4-unsupported-features': {
+    hit: "EXT4-fs (xvda1): couldn't mount RDWR because of unsupported optional features (400)",
+    miss: "EXT4-fs (xvda1): couldn't mount as ext2 due to feature incompatibilities",
+  },
+  'ext4-unable-to-read-superblock': {
+    hit: '[    0.18] EXT4-fs (vda): unable to read superblock',
+    miss: "EXT4-fs (vda): VFS: Can't find ext4 filesystem",
+  },
+  'xfs-unknown-features': {
+    hit: 'XFS (md127): Superblock has unknown incompatible features (0x20) enabled.',
+    miss: 'XFS (md127): Mounting V5 Filesystem',
+  },
+  'xfs-corruption': {
+    hit: 'XFS (vda4): Metadata corruption detected at xfs_buf_ioend+0x162/0x570 [xfs], xfs_inode block 0x2f8640',
+    miss: 'XFS (vda4): Ending clean mount',
+  },
+  'mount-structure-needs-cleaning': {
+    hit: 'mount: /sysroot: mount(2) system call failed: Structure needs cleaning.',
+    miss: 'mount: /sysroot: mounted',
+  },
+  'btrfs-device-missing': {
+    hit: 'BTRFS error (device sda3): devid 2 uuid 5b50e238-ae76-426f-bae3-deee5999adbc is missing',
+    miss: 'BTRFS: device fsid f9cf579f devid 1 transid 3971 /dev/sda3 scanned by btrfs (171)',
+  },
+  'btrfs-log-replay-failed': {
+    hit: 'BTRFS: error (device sda4) in btrfs_replay_log:2475: errno=-5 IO failure (Failed to recover log tree)',
+    miss: 'BTRFS info (device sda4): disk space caching is enabled',
+  },
+  'btrfs-corruption': {
+    hit: 'BTRFS critical (device sda4): invalid dir item name len: 23',
+    miss: 'BTRFS info (device sda4): has skinny extents',
+  },
+  'btrfs-open-ctree-failed': {
+    hit: 'BTRFS error (device dm-0): open_ctree failed',
+    miss: 'Btrfs loaded, crc32c=crc32c-generic',
+  },
+  'lvm-volume-group-not-found': {
+    hit: 'Volume group "ubuntu-vg" not found',
+    miss: 'Found volume group "ubuntu-vg" using metadata type lvm2',
+  },
+  'lvm-pv-missing': {
+    hit: "WARNING: Couldn't find device with uuid abcd-1234.",
+    miss: 'Found device with uuid abcd-1234',
+  },
+  'lvm-lv-not-found': {
+    hit: ' Snapshot origin LV vm-personal-private not found in Volume group qubes_dom0.',
+    miss: 'Logical volume "vm-personal-private" created.',
+  },
+  'qubes-volume-missing': {
+    hit: 'Domain anon-whonix has failed to start: volume qubes_extended/vm-whonix-ws-15-root missing',
+    miss: 'volume qubes_dom0/vm-work-private not active',
+  },
+  'md-array-degraded': {
+    hit: '[   27.0] md/raid1:md0: active with 1 out of 2 mirrors',
+    miss: '[   27.0] md/raid1:md0: active with 2 out of 2 mirrors',
+  },
+  'md-invalid-superblock': {
+    hit: 'md: sdb1 does not have a valid v1.2 superblock, not importing!',
+    miss: 'md: bind<sdb1>',
+  },
 };
 
 describe('every default rule', () => {

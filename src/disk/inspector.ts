@@ -33,7 +33,7 @@ import {
   type MountSeverity,
   isFault,
 } from './mount-model/problem.js';
-import { XFS_MAGIC, judgeXfs } from './mount-model/xfs.js';
+import { XFS_MAGIC, judgeXfs, xfsMetadataProblems, xfsMetadataReads } from './mount-model/xfs.js';
 
 export type { MountSeverity } from './mount-model/problem.js';
 
@@ -153,7 +153,8 @@ export interface DiskInspectorOptions {
   callTimeoutMs?: number;
 }
 
-const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4']);
+// jbd: an external ext journal device (mke2fs -O journal_dev), which libblkid names apart.
+const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4', 'jbd']);
 // libparted's own notice when our read-only disk thread makes it fall back.
 const READ_ONLY_NOTICE =
   /^Unable to open .* read-write \(Permission denied\)\.\s+.* has been opened read-only\.$/s;
@@ -384,6 +385,8 @@ export class DiskInspector {
     // A wiped ext superblock leaves no signature: only its backups tell what it was.
     if (looksLikeExt) {
       const ext = await this.#probe('ext2fs_open2', diskPath, () => addon.ext2Probe(diskPath, offset));
+      // A "backup" past the end of this partition belongs to the next one's filesystem.
+      if (ext.backup && size > 0 && ext.backup.block * ext.backup.blockSize >= size) ext.backup = null;
       if (ext.primaryValid || ext.backup || ext.superblock?.magic === EXT2_MAGIC) {
         info.ext = toExt2State(ext);
         factsOf(info).ext = ext;
@@ -514,6 +517,7 @@ export class DiskInspector {
             device,
             ...(backupRemedy ? { backupRemedy } : {}),
             ...journalChecksum(addon, facts.ext),
+            ...(await this.#mmpMagic(addon, inspection.realPath, offset, facts.ext)),
           }),
         );
         if (!problems.some((p) => isFault(p.severity)) && !facts.ext.primaryValid && !truncated) {
@@ -527,14 +531,24 @@ export class DiskInspector {
           });
         }
       } else if (fs.type === 'xfs' && facts.raw?.xfs) {
+        const sb = facts.raw.xfs;
+        const blocks = new Map<string, Buffer>();
+        for (const r of xfsMetadataReads(sb)) {
+          if (r.at < 0 || !Number.isSafeInteger(offset + r.at)) continue;
+          const bytes = await this.#probe('read', inspection.realPath, () =>
+            addon.readArea(inspection.realPath, offset + r.at, r.length),
+          ).catch(() => Buffer.alloc(0));
+          blocks.set(r.what, bytes);
+        }
         problems.push(
           ...judgeXfs({
-            bytes: facts.raw.xfs,
+            bytes: sb,
             crc: xfsCrc(addon),
             areaBytes,
             kernel: judgedBy,
             kernelName,
             device,
+            metadata: () => xfsMetadataProblems(sb, blocks),
           }),
         );
       } else if (fs.type === 'btrfs' && facts.raw?.btrfs) {
@@ -548,9 +562,12 @@ export class DiskInspector {
           }),
         );
       } else if (fs.type === null && partition !== undefined) {
+        // An empty partition is normal beside others (an ESP, a BIOS boot or unformatted one);
+        // the preflight fails a boot whose root= names it.
+        const only = inspection.partitions.filter((p) => p.kind !== 'extended').length === 1;
         findings.push({
           code: 'NO_FILESYSTEM',
-          severity: 'will-not-mount',
+          severity: only ? 'will-not-mount' : 'warning',
           ...at,
           message: `${where} holds no recognisable filesystem and no backup ext superblock`,
         });
@@ -576,9 +593,11 @@ export class DiskInspector {
     for (const m of inspection.libraryMessages) {
       const explained = gptCorruptMessage || (truncated && TRUNCATION_CONSEQUENCE.test(m.message));
       if ((m.type === 'error' || m.type === 'fatal' || m.type === 'bug') && !explained) {
+        const backupOnly = /backup GPT table is (?:corrupt|invalid)|alternate GPT/i.test(m.message);
         findings.push({
           code: 'PARTED_ERROR',
-          severity: 'will-not-mount',
+          // Linux reads the primary header and only warns about a bad backup (block/partitions/efi.c).
+          severity: backupOnly ? 'warning' : 'will-not-mount',
           message:
             m.type === 'bug'
               ? `libparted failed an internal check on the partition table of ${diskPath} (${m.message}): the table is corrupt or crafted`
@@ -586,6 +605,26 @@ export class DiskInspector {
         });
       }
     }
+  }
+
+  /** The first word of the MMP block (s_mmp_block, superblock offset 0x168), when the mmp feature is set. */
+  async #mmpMagic(
+    addon: NativeAddon,
+    diskPath: string,
+    offset: number,
+    ext: NativeExt2Report,
+  ): Promise<{ mmpBlockMagic?: number }> {
+    const sb = ext.superblock;
+    if (!sb || (sb.featureIncompat & 0x100) === 0 || sb.logBlockSize > 6) return {};
+    const raw = await this.#probe('read', diskPath, () =>
+      addon.readArea(diskPath, offset + 1024, 1024),
+    ).catch(() => null);
+    if (!raw || raw.length < 0x170) return {};
+    const block = Number(raw.readBigUInt64LE(0x168));
+    const at = offset + block * 1024 * 2 ** sb.logBlockSize;
+    if (block === 0 || !Number.isSafeInteger(at)) return { mmpBlockMagic: 0 };
+    const head = await this.#probe('read', diskPath, () => addon.readArea(diskPath, at, 4)).catch(() => null);
+    return { mmpBlockMagic: head && head.length === 4 ? head.readUInt32LE(0) : 0 };
   }
 
   /**

@@ -41,8 +41,14 @@ export async function compare(imagesDir: string, skipMissing = false): Promise<O
       name,
       class: v.class,
       kernel: v.verdict,
-      ours: faults.some((f) => f.severity === 'will-not-mount') ? 'will-not-mount' : faults.length ? 'read-only' : 'ok',
-      codes: inspection.findings.map((f) => `${f.code}${f.severity === 'will-not-mount' ? '' : `(${f.severity})`}`),
+      ours: faults.some((f) => f.severity === 'will-not-mount')
+        ? 'will-not-mount'
+        : faults.length
+          ? 'read-only'
+          : 'ok',
+      codes: inspection.findings.map(
+        (f) => `${f.code}${f.severity === 'will-not-mount' ? '' : `(${f.severity})`}`,
+      ),
     });
   }
   return rows;

@@ -95,6 +95,10 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
   const rootLevel = b.readUInt8(198);
   const chunkLevel = b.readUInt8(199);
   const logLevel = b.readUInt8(200);
+  const root = Number(b.readBigUInt64LE(80));
+  const chunkRoot = Number(b.readBigUInt64LE(88));
+  if (root === 0 || chunkRoot === 0 || root % 4096 !== 0 || chunkRoot % 4096 !== 0)
+    return invalid(`tree root at ${root}, chunk root at ${chunkRoot}`, 'tree_root block unaligned');
   if (bytenr !== BTRFS_SUPER_OFFSET)
     return invalid(`the superblock says it is at byte ${bytenr}`, `super offset mismatch ${bytenr} != 65536`);
   if (rootLevel >= 8 || chunkLevel >= 8 || logLevel >= 8)

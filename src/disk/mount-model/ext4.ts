@@ -58,6 +58,7 @@ const RO_COMPAT_READONLY = 0x1000;
 const INCOMPAT_META_BG = 0x10;
 const INCOMPAT_EXTENTS = 0x40;
 const INCOMPAT_64BIT = 0x80;
+const INCOMPAT_MMP = 0x100;
 const INCOMPAT_CASEFOLD = 0x20000;
 const RO_COMPAT_BIGALLOC = 0x200;
 const RO_COMPAT_METADATA_CSUM = 0x400;
@@ -83,6 +84,8 @@ export interface Ext4Context {
   backupRemedy?: string;
   /** The journal superblock's CRC32C (v2/v3) verified by the caller, when there is one. */
   journalChecksumValid?: boolean;
+  /** The first word of the block s_mmp_block names, when the mmp feature is set. */
+  mmpBlockMagic?: number;
 }
 
 const has = (word: number, bit: number) => Math.floor(word / bit) % 2 === 1;
@@ -275,6 +278,16 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
       return problems;
     }
   }
+  // ext4_check_geometry: a bigalloc filesystem starts at block 0.
+  if (has(sb.featureRoCompat, RO_COMPAT_BIGALLOC) && sb.firstDataBlock !== 0) {
+    problems.push({
+      ...invalid(
+        'bigalloc with a non-zero first data block',
+        'bad geometry: bigalloc file system with non-zero first_data_block',
+      ),
+      severity: 'read-only',
+    });
+  }
   const inodesPerBlock = blockSize / inodeSize;
   if (sb.inodesPerGroup === 0 || sb.blocksPerGroup === 0) {
     problems.push(
@@ -365,18 +378,9 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
   }
 
   const deep = ctx.report.deep;
-  if (!deep?.opened) {
-    // The kernel's superblock checks pass but libext2fs cannot read on (descriptors out of the disk, ...).
-    problems.push({
-      code: 'GROUP_DESCRIPTORS_CORRUPT',
-      severity: 'will-not-mount',
-      family: 'DIDF',
-      message: `the filesystem cannot be read past its superblock (libext2fs: ${deep?.openError ?? 'open failed'})`,
-      kernelSays: "can't read group descriptor",
-      remedy: fsck,
-    });
-    return problems;
-  }
+  // libext2fs is stricter than the kernel on some superblock fields (clusters per group
+  // without bigalloc, ...): when it cannot open the filesystem, the kernel's checks above stand.
+  if (!deep?.opened) return problems;
 
   // ext4_check_descriptors.
   const descriptors = deep.descriptorProblems ?? [];
@@ -413,6 +417,22 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
       message: `the checksum of group descriptor ${checksum.group} does not match${more(descriptors.filter((p) => p.what === 'checksum').length)}; the kernel refuses a read-write mount`,
       kernelSays: `ext4_check_descriptors: Checksum for group ${checksum.group} failed`,
       remedy: fsck,
+    });
+  }
+
+  // ext4_multi_mount_protect (read-write mounts only): the MMP block must be one.
+  if (
+    has(sb.featureIncompat, INCOMPAT_MMP) &&
+    ctx.mmpBlockMagic !== undefined &&
+    ctx.mmpBlockMagic !== 0x004d4d50
+  ) {
+    problems.push({
+      code: 'SUPERBLOCK_INVALID',
+      severity: 'read-only',
+      family: 'DIDF',
+      message: 'the multi-mount protection (mmp) block is invalid; the kernel refuses a read-write mount',
+      kernelSays: 'read_mmp_block: Error -117 while reading MMP block',
+      remedy: `tune2fs -f -O ^mmp ${ctx.device}  # then e2fsck -f`,
     });
   }
 

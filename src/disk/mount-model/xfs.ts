@@ -38,6 +38,65 @@ export interface XfsContext {
   kernel: KernelVersion;
   kernelName: string;
   device: string;
+  /** Problems in the AG headers, root inode and log head (see xfsMetadataProblems), read by the caller. */
+  metadata?: () => string[];
+}
+
+/** Where the caller must read for xfsMetadataProblems: byte ranges relative to the filesystem start. */
+export function xfsMetadataReads(sb: Buffer): { what: string; at: number; length: number }[] {
+  const blockSize = sb.readUInt32BE(4);
+  const agblocks = sb.readUInt32BE(84);
+  const agcount = Math.min(sb.readUInt32BE(88), 16);
+  const sectSize = sb.readUInt16BE(102);
+  const inodeSize = sb.readUInt16BE(104);
+  const agblkLog = sb.readUInt8(124);
+  const inopbLog = sb.readUInt8(123);
+  const reads: { what: string; at: number; length: number }[] = [];
+  for (let ag = 0; ag < agcount; ag++)
+    reads.push({ what: `ag${ag}`, at: ag * agblocks * blockSize, length: 4 * sectSize });
+  const fsblockToByte = (fsb: bigint) => {
+    const agno = Number(fsb >> BigInt(agblkLog));
+    const agbno = Number(fsb & ((1n << BigInt(agblkLog)) - 1n));
+    return (agno * agblocks + agbno) * blockSize;
+  };
+  const rootino = sb.readBigUInt64BE(56);
+  const inoBlock = rootino >> BigInt(inopbLog);
+  const inoIndex = Number(rootino & ((1n << BigInt(inopbLog)) - 1n));
+  reads.push({ what: 'rootino', at: fsblockToByte(inoBlock) + inoIndex * inodeSize, length: 4 });
+  reads.push({ what: 'log', at: fsblockToByte(sb.readBigUInt64BE(48)), length: 512 });
+  return reads;
+}
+
+/** The magics and UUIDs xfs's read verifiers check on what those reads return. */
+export function xfsMetadataProblems(sb: Buffer, blocks: Map<string, Buffer>): string[] {
+  const problems: string[] = [];
+  const v5 = (sb.readUInt16BE(100) & 0xf) === 5;
+  const metaUuid = v5 && (sb.readUInt32BE(216) & 0x4) !== 0 ? sb.subarray(248, 264) : sb.subarray(32, 48);
+  const sectSize = sb.readUInt16BE(102);
+  for (const [what, bytes] of blocks) {
+    if (what.startsWith('ag')) {
+      const ag = Number(what.slice(2));
+      if (bytes.length < 4 * sectSize) {
+        problems.push(`AG ${ag} lies past the end of the device`);
+        continue;
+      }
+      // Secondary superblocks and the AGFs are not read to mount (the oracle: a broken AGF 0
+      // mounts with a warning); each AGI is (xfs_initialize_perag, unlinked-inode lists).
+      const agi = bytes.subarray(2 * sectSize, 3 * sectSize);
+      if (agi.readUInt32BE(0) !== 0x58414749) problems.push(`the AGI of AG ${ag} has a bad magic`);
+      else if (v5 && !agi.subarray(296, 312).equals(metaUuid))
+        problems.push(`the AGI of AG ${ag} belongs to another filesystem (UUID)`);
+    } else if (what === 'rootino') {
+      if (bytes.length < 2 || bytes.readUInt16BE(0) !== 0x494e)
+        problems.push('the root inode has no inode magic');
+    } else if (what === 'log') {
+      // A used log starts with a record header; a fresh one may be all zero ("totally zeroed log").
+      const zero = bytes.every((x) => x === 0);
+      if (!zero && (bytes.length < 4 || bytes.readUInt32BE(0) !== 0xfeedbabe))
+        problems.push('the log does not start with a log record header');
+    }
+  }
+  return problems;
 }
 
 const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
@@ -96,9 +155,6 @@ export function judgeXfs(ctx: XfsContext): MountProblem[] {
       return [
         featureProblem(ctx, incompat, 'will-not-mount', 'Superblock has unknown incompatible features'),
       ];
-    const log = judgeFeatures(b.readUInt32BE(220), XFS_LOG_INCOMPAT, ctx.kernel);
-    if (log.unsupported.length > 0)
-      return [featureProblem(ctx, log, 'will-not-mount', 'Superblock has unknown incompatible log features')];
   }
   // xfs_validate_sb_common's geometry.
   const geometryBad =
@@ -151,8 +207,54 @@ export function judgeXfs(ctx: XfsContext): MountProblem[] {
         remedy: 'copy the files to an xfs made with 4096-byte blocks (mkfs.xfs -b size=4096)',
       },
     ];
+  const rblocks = Number(b.readBigUInt64BE(16));
+  if (rblocks !== 0)
+    return [
+      {
+        code: 'SUPERBLOCK_INVALID',
+        severity: 'will-not-mount',
+        family: 'DIDF',
+        message: 'the xfs filesystem has a realtime volume, which the kernel needs named with rtdev=',
+        kernelSays: 'Filesystem has a realtime volume, use rtdev=device option',
+        remedy: 'add rtdev=<device> to the root mount options and give the guest that disk',
+      },
+    ];
+  const logBlocks = b.readUInt32BE(96);
+  if (logBlocks < 512)
+    return [
+      {
+        code: 'JOURNAL_DAMAGED',
+        severity: 'will-not-mount',
+        family: 'DIDF',
+        message: `the xfs log has ${logBlocks} blocks, fewer than the 512 the kernel requires`,
+        kernelSays: `Log size ${logBlocks} blocks too small, minimum size is 512 blocks`,
+        remedy: repair,
+      },
+    ];
   const problems: MountProblem[] = [];
+  // What xfs_mountfs reads next: each AG's headers, the root inode, the log's head.
+  const deeper = ctx.metadata?.();
+  if (deeper)
+    problems.push(
+      ...deeper.map((message) => ({
+        code: 'SUPERBLOCK_INVALID' as const,
+        severity: 'will-not-mount' as const,
+        family: 'DIDF' as const,
+        message: `xfs metadata the kernel reads at mount is damaged: ${message}`,
+        kernelSays:
+          'Metadata corruption detected / Metadata CRC error detected (xfs_agf_read_verify, xfs_agi_read_verify, xfs_inode_buf_verify)',
+        remedy: repair,
+      })),
+    );
+  if (problems.length > 0) return problems;
   if (v5) {
+    const log = judgeFeatures(b.readUInt32BE(220), XFS_LOG_INCOMPAT, ctx.kernel);
+    // Only recovery needs the log features (xlog_recover); a clean log mounts with a warning.
+    if (log.unsupported.length > 0)
+      problems.push({
+        ...featureProblem(ctx, log, 'read-only', 'Superblock has unknown incompatible log features'),
+        severity: 'warning',
+      });
     const ro = judgeFeatures(b.readUInt32BE(212), XFS_RO_COMPAT, ctx.kernel);
     if (ro.unsupported.length > 0)
       problems.push(
