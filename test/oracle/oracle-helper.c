@@ -18,6 +18,7 @@
  * Built by kernel-verdicts.mjs with: gcc -static -O2 -o oracle-helper oracle-helper.c
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -28,7 +29,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 
 static const char *ename(int e) {
   const char *n = strerrorname_np(e);
@@ -47,7 +47,10 @@ static void mount_opts(const char *mnt, char *out, size_t n) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 8) { fprintf(stderr, "usage\n"); return 2; }
+  if (argc != 8) {
+    fprintf(stderr, "usage\n");
+    return 2;
+  }
   const char *disk = argv[1];
   unsigned long long off = strtoull(argv[2], 0, 10), size = strtoull(argv[3], 0, 10);
   int part = atoi(argv[4]);
@@ -56,14 +59,23 @@ int main(int argc, char **argv) {
   const char *mnt = argv[7];
 
   int ctl = open("/dev/loop-control", O_RDWR);
-  if (ctl < 0) { printf("result=ERR errno=%d name=%s stage=loop-control\n", errno, ename(errno)); return 0; }
+  if (ctl < 0) {
+    printf("result=ERR errno=%d name=%s stage=loop-control\n", errno, ename(errno));
+    return 0;
+  }
   int n = ioctl(ctl, LOOP_CTL_GET_FREE);
   char loopdev[64];
   snprintf(loopdev, sizeof loopdev, "/dev/loop%d", n);
   int lfd = -1;
-  for (int i = 0; i < 200 && lfd < 0; i++) { lfd = open(loopdev, O_RDWR); if (lfd < 0) usleep(10000); }
+  for (int i = 0; i < 200 && lfd < 0; i++) {
+    lfd = open(loopdev, O_RDWR);
+    if (lfd < 0) usleep(10000);
+  }
   int dfd = open(disk, O_RDWR);
-  if (lfd < 0 || dfd < 0) { printf("result=ERR errno=%d name=%s stage=open\n", errno, ename(errno)); return 0; }
+  if (lfd < 0 || dfd < 0) {
+    printf("result=ERR errno=%d name=%s stage=open\n", errno, ename(errno));
+    return 0;
+  }
   struct loop_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.fd = dfd;
@@ -71,7 +83,8 @@ int main(int argc, char **argv) {
   cfg.info.lo_sizelimit = size;
   cfg.info.lo_flags = part > 0 ? LO_FLAGS_PARTSCAN : 0;
   if (ioctl(lfd, LOOP_CONFIGURE, &cfg) < 0) {
-    printf("result=ERR errno=%d name=%s stage=loop-configure\n", errno, ename(errno)); return 0;
+    printf("result=ERR errno=%d name=%s stage=loop-configure\n", errno, ename(errno));
+    return 0;
   }
   close(dfd);
   printf("loop=%s", loopdev);
@@ -94,9 +107,15 @@ int main(int argc, char **argv) {
         char p[256], buf[64] = "", sz[64] = "";
         FILE *f;
         snprintf(p, sizeof p, "%s/%s/start", sys, de->d_name);
-        if ((f = fopen(p, "r"))) { if (fgets(buf, sizeof buf, f)) buf[strcspn(buf, "\n")] = 0; fclose(f); }
+        if ((f = fopen(p, "r"))) {
+          if (fgets(buf, sizeof buf, f)) buf[strcspn(buf, "\n")] = 0;
+          fclose(f);
+        }
         snprintf(p, sizeof p, "%s/%s/size", sys, de->d_name);
-        if ((f = fopen(p, "r"))) { if (fgets(sz, sizeof sz, f)) sz[strcspn(sz, "\n")] = 0; fclose(f); }
+        if ((f = fopen(p, "r"))) {
+          if (fgets(sz, sizeof sz, f)) sz[strcspn(sz, "\n")] = 0;
+          fclose(f);
+        }
         char item[128];
         snprintf(item, sizeof item, "%s%s:%s:%s", parts[0] ? "," : "", de->d_name + strlen(pre) - 1, buf, sz);
         strncat(parts, item, sizeof parts - strlen(parts) - 1);
@@ -128,7 +147,8 @@ int main(int argc, char **argv) {
       snprintf(f, sizeof f, "%s/.oracle-probe", mnt);
       int fd = open(f, O_CREAT | O_WRONLY | O_TRUNC, 0600);
       int e = 0;
-      if (fd < 0) e = errno;
+      if (fd < 0)
+        e = errno;
       else {
         char buf[4096];
         memset(buf, 0x5a, sizeof buf);
@@ -136,17 +156,27 @@ int main(int argc, char **argv) {
         if (!e && fsync(fd) < 0) e = errno;
         close(fd);
         if (!e && unlink(f) < 0) e = errno;
-        if (!e) { int m = open(mnt, O_RDONLY); if (m >= 0) { if (syncfs(m) < 0) e = errno; close(m); } }
+        if (!e) {
+          int m = open(mnt, O_RDONLY);
+          if (m >= 0) {
+            if (syncfs(m) < 0) e = errno;
+            close(m);
+          }
+        }
       }
       printf(" probe=%s", e ? ename(e) : "OK");
       mount_opts(mnt, opts, sizeof opts);
       printf(" opts_after=%s", opts);
     }
-    if (umount2(mnt, 0) < 0) { printf(" umount=%s", ename(errno)); umount2(mnt, MNT_DETACH); }
+    if (umount2(mnt, 0) < 0) {
+      printf(" umount=%s", ename(errno));
+      umount2(mnt, MNT_DETACH);
+    }
     printf("\n");
   }
   fflush(stdout);
-  if (part > 0) { /* drop partitions before detaching */ }
+  if (part > 0) { /* drop partitions before detaching */
+  }
   ioctl(lfd, LOOP_CLR_FD, 0);
   close(lfd);
   return 0;
