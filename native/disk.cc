@@ -513,6 +513,51 @@ void ReadInodeFacts(ext2_filsys fs, ext2_ino_t ino, InodeFacts& out) {
   out.blocks = inode.i_blocks | (static_cast<unsigned long long>(inode.osd2.linux2.l_i_blocks_hi) << 32);
 }
 
+// ext4_setup_system_zone() of Linux 6.1 fs/ext4/block_validity.c (block_validity is
+// on by default): the superblock and descriptor blocks of the groups that carry
+// them, and each group's bitmaps and inode table, are added in that order, and a
+// zone that starts inside one already added fails the mount with -EFSCORRUPTED.
+void CheckSystemZone(ext2_filsys fs, Ext2Report& out) {
+  ext2_super_block* sb = fs->super;
+  std::map<unsigned long long, unsigned long long> zones;  // start -> count
+  const unsigned per_block = EXT2_DESC_PER_BLOCK(sb);
+  const bool meta_bg = ext2fs_has_feature_meta_bg(sb);
+  const unsigned long long flex_size =
+      ext2fs_has_feature_flex_bg(sb) && sb->s_log_groups_per_flex > 0 && sb->s_log_groups_per_flex < 32
+          ? 1ULL << sb->s_log_groups_per_flex
+          : 1;
+  auto num_gdb = [&](dgrp_t g) -> unsigned long long {  // ext4_bg_num_gdb()
+    if (!meta_bg || g / per_block < sb->s_first_meta_bg)
+      return ext2fs_bg_has_super(fs, g) ? (meta_bg ? sb->s_first_meta_bg : fs->desc_blocks) : 0;
+    dgrp_t first = g / per_block * per_block;
+    return g == first || g == first + 1 || g == first + per_block - 1 ? 1 : 0;
+  };
+  auto add = [&](dgrp_t g, const char* what, unsigned long long start, unsigned long long count) {
+    auto it = zones.upper_bound(start);
+    if (it != zones.begin()) {
+      auto prev = std::prev(it);
+      if (start < prev->first + prev->second) {
+        ++out.desc_problem_count;
+        if (out.desc_problems.size() < 16)
+          out.desc_problems.push_back({g, std::string(what) + "-overlaps-system-zone", start});
+        return false;
+      }
+    }
+    zones[start] = count;
+    return true;
+  };
+  for (dgrp_t i = 0; i < fs->group_desc_count; ++i) {
+    if (ext2fs_bg_has_super(fs, i) && (i < 5 || i % flex_size == 0)) {
+      unsigned long long first =
+          sb->s_first_data_block + static_cast<unsigned long long>(i) * sb->s_blocks_per_group;
+      if (!add(i, "superblock", first, num_gdb(i) + 1)) return;
+    }
+    if (!add(i, "block-bitmap", ext2fs_block_bitmap_loc(fs, i), 1)) return;
+    if (!add(i, "inode-bitmap", ext2fs_inode_bitmap_loc(fs, i), 1)) return;
+    if (!add(i, "inode-table", ext2fs_inode_table_loc(fs, i), fs->inode_blocks_per_group)) return;
+  }
+}
+
 // ext4_check_descriptors() of Linux 6.1 fs/ext4/super.c, with its own bounds:
 // a bitmap on the superblock or the descriptor blocks refuses a read-write
 // mount, one outside its group (the whole filesystem with flex_bg) any mount,
@@ -554,6 +599,7 @@ void CheckDescriptors(ext2_filsys fs, Ext2Report& out) {
     if (!ext2fs_group_desc_csum_verify(fs, i)) report(i, "checksum", 0);
     if (!flex) first_block += sb->s_blocks_per_group;
   }
+  CheckSystemZone(fs, out);
 }
 
 void DeepExt2(const std::string& path, long long offset, Ext2Report& out) {

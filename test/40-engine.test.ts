@@ -228,6 +228,10 @@ describe('engine on boots recorded on real Xen', () => {
     expect(report.verdict).toBe('PERMANENT');
     expect(report.tries.every((t) => t.domid === undefined)).toBe(true);
     expect(report.causes[0]).toMatchObject({ code: 'UVKE' });
+    // libxc's own words are the evidence.
+    expect(report.causes[0]?.evidence.map((e) => e.value).join('\n')).toContain(
+      'xc_dom_find_loader: no loader found',
+    );
     expect(driver.destroyed).toEqual([]);
   });
 

@@ -50,7 +50,7 @@ log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mke2fs of a root filesystem)"
-for t in debootstrap mke2fs debugfs parted apt-get dpkg-deb sha256sum chroot git node; do
+for t in debootstrap mke2fs debugfs mkfs.btrfs parted apt-get dpkg-deb sha256sum chroot git node; do
   command -v "$t" >/dev/null || die "missing tool: $t (apt-get install debootstrap e2fsprogs parted; Node 20 on the host)"
 done
 
@@ -231,7 +231,7 @@ build_project() {
   for part in addon ts; do
     local cmd
     case $part in
-      addon) cmd='npx node-gyp rebuild --nodedir=/usr/local' ;;
+      addon) cmd='node scripts/node-gyp.mjs rebuild' ;;
       ts) cmd='npx tsc -p tsconfig.json' ;;
     esac
     if in_chroot /usr/bin/env "${env[@]}" sh -c "cd /opt/vmbootfail && $cmd" > "$CACHE/project-$part.log" 2>&1; then
@@ -300,6 +300,37 @@ build_guest() {
   parted -s "$GUEST.new/normal-part.img" mklabel msdos mkpart primary ext4 2048s 131071s
   dd if="$tmp/part-fs.img" of="$GUEST.new/normal-part.img" bs=1M seek=1 conv=notrunc,sparse status=none
   mke2fs -q -F -t ext4 -L domuroot -d "$root" "$GUEST.new/normal-whole.img" 64M > /dev/null
+
+  # Issue 8's disk faults, each on a copy of the root filesystem before it goes into the partition.
+  # put_part FS IMG [LABEL]: a 64 MiB disk (65 MiB for GPT) with one 63 MiB partition at 1 MiB holding FS.
+  put_part() {
+    truncate -s "$([ "${3:-msdos}" = gpt ] && echo 65M || echo 64M)" "$2"  # GPT's backup needs the last 33 sectors
+    parted -s "$2" mklabel "${3:-msdos}" mkpart "$([ "${3:-msdos}" = gpt ] && echo root || echo primary)" ext4 2048s 131071s
+    dd if="$1" of="$2" bs=1M seek=1 conv=notrunc,sparse status=none
+  }
+  local f=$tmp/fault-fs.img blk
+  put_part "$tmp/part-fs.img" "$GUEST.new/didf-gpt-primary-zeroed.img" gpt
+  dd if=/dev/zero of="$GUEST.new/didf-gpt-primary-zeroed.img" bs=512 count=1 seek=1 conv=notrunc status=none
+  cp --sparse=always "$tmp/part-fs.img" "$f"                         # one byte of the superblock, checksum stale
+  printf '\x58' | dd of="$f" bs=1 seek=$((1024 + 0x78)) conv=notrunc status=none
+  put_part "$f" "$GUEST.new/didf-superblock-checksum.img"
+  mke2fs -q -F -t ext4 -O ^flex_bg -L domuroot -d "$root" "$f" 63M > /dev/null
+  debugfs -w -R 'set_bg 1 inode_table 5' "$f" > /dev/null 2>&1        # group 1's inode table outside group 1
+  debugfs -w -R 'set_bg 1 checksum calc' "$f" > /dev/null 2>&1
+  put_part "$f" "$GUEST.new/didf-group-descriptors.img"
+  cp --sparse=always "$tmp/part-fs.img" "$f"                         # the journal superblock zeroed
+  blk=$(debugfs -R 'bmap <8> 0' "$f" 2> /dev/null)
+  [ "${blk:-0}" -gt 0 ] || die "no journal block in the guest root filesystem"
+  dd if=/dev/zero of="$f" bs=1024 count=1 seek="$blk" conv=notrunc status=none
+  put_part "$f" "$GUEST.new/didf-journal.img"
+  cp --sparse=always "$tmp/part-fs.img" "$f"                         # an incompat feature bit no Linux has
+  debugfs -w -R 'feature dirdata' "$f" > /dev/null 2>&1
+  put_part "$f" "$GUEST.new/didf-feature-unknown.img"
+  # A healthy btrfs root, with the ramdisk that holds only ext4 and xen-blkfront.
+  truncate -s 63M "$f"
+  mkfs.btrfs -q -f -M -L domuroot --rootdir "$root" "$f" > /dev/null
+  put_part "$f" "$GUEST.new/uvke-btrfs-root.img"
+  rm -f "$f"
   rm -rf "$tmp"
 
   # The faults, injected the paper's way (dd if=/dev/zero ... bs=4k count=1):

@@ -19,7 +19,15 @@ import type {
 } from '../native/native-types.js';
 import { shellQuote } from '../util/shell-quote.js';
 import { diskInspectorOptions } from '../util/validate-options.js';
-import { BTRFS_SUPER_OFFSET, isBtrfsSuper, judgeBtrfs } from './mount-model/btrfs.js';
+import {
+  BTRFS_SUPER_OFFSET,
+  btrfsLeafChunks,
+  btrfsMap,
+  btrfsSystemChunks,
+  btrfsTreeProblems,
+  isBtrfsSuper,
+  judgeBtrfs,
+} from './mount-model/btrfs.js';
 import { judgeExt4 } from './mount-model/ext4.js';
 import {
   type KernelVersion,
@@ -266,7 +274,9 @@ export class DiskInspector {
         });
       }
     }
-    if (inspection.label === 'none' || inspection.label === 'loop') {
+    // A filesystem signature on the whole disk beside a table (a stray MBR in an unused first
+    // sector, a hybrid ISO): Linux can mount the whole disk, so it is judged too.
+    if (inspection.label === 'none' || inspection.label === 'loop' || wholeDisk.values.TYPE) {
       inspection.wholeDisk = await this.#filesystemAt(addon, realPath, 0, 0, null, wholeDisk);
     }
     if (inspection.label === 'loop') {
@@ -436,8 +446,6 @@ export class DiskInspector {
           code: 'GPT_PRIMARY_DAMAGED',
           severity: 'will-not-mount',
           message: `the primary GPT header of ${diskPath} is damaged; the backup header at the end of the disk is intact, but Linux reads it only when booted with the "gpt" option, so the guest sees no partitions`,
-          kernelSays:
-            'GPT: Primary header is invalid (efi.c rejects it; without "gpt" on the command line no partitions are read)',
           remedy: `sgdisk -e ${q}  # sgdisk loads the backup header and writes both; or boot the guest once with the kernel option gpt`,
         });
       } else {
@@ -520,16 +528,8 @@ export class DiskInspector {
             ...(await this.#mmpMagic(addon, inspection.realPath, offset, facts.ext)),
           }),
         );
-        if (!problems.some((p) => isFault(p.severity)) && !facts.ext.primaryValid && !truncated) {
-          // The kernel's checks modelled here pass, but libext2fs refuses the filesystem.
-          problems.push({
-            code: 'SUPERBLOCK_INVALID',
-            severity: 'will-not-mount',
-            family: 'DIDF',
-            message: `libext2fs cannot open the filesystem: ${ext?.primaryError ?? 'error'}`,
-            remedy: backupRemedy ?? `e2fsck -f ${device}`,
-          });
-        }
+        // libext2fs refusing a superblock the kernel's checks accept (it is stricter on some
+        // fields: the oracle's clusters-per-group case) is no fault: the kernel decides.
       } else if (fs.type === 'xfs' && facts.raw?.xfs) {
         const sb = facts.raw.xfs;
         const blocks = new Map<string, Buffer>();
@@ -552,19 +552,25 @@ export class DiskInspector {
           }),
         );
       } else if (fs.type === 'btrfs' && facts.raw?.btrfs) {
+        const sb = facts.raw.btrfs;
+        const treeProblems = await this.#btrfsTrees(addon, inspection.realPath, offset, sb);
         problems.push(
           ...judgeBtrfs({
-            bytes: facts.raw.btrfs,
+            bytes: sb,
             crc: finalCrc(addon),
             kernel: judgedBy,
             kernelName,
             device,
+            areaBytes,
+            trees: () => treeProblems,
           }),
         );
       } else if (fs.type === null && partition !== undefined) {
         // An empty partition is normal beside others (an ESP, a BIOS boot or unformatted one);
         // the preflight fails a boot whose root= names it.
-        const only = inspection.partitions.filter((p) => p.kind !== 'extended').length === 1;
+        const only =
+          inspection.partitions.filter((p) => p.kind !== 'extended').length === 1 &&
+          !inspection.wholeDisk?.type;
         findings.push({
           code: 'NO_FILESYSTEM',
           severity: only ? 'will-not-mount' : 'warning',
@@ -596,8 +602,10 @@ export class DiskInspector {
         const backupOnly = /backup GPT table is (?:corrupt|invalid)|alternate GPT/i.test(m.message);
         findings.push({
           code: 'PARTED_ERROR',
-          // Linux reads the primary header and only warns about a bad backup (block/partitions/efi.c).
-          severity: backupOnly ? 'warning' : 'will-not-mount',
+          // libparted is stricter than Linux's partition parsers (overlapping partitions, a bad backup
+          // GPT: block/partitions/efi.c uses the primary): what Linux then fails on is judged per
+          // partition. A table that makes libparted fail an assertion is crafted or corrupt.
+          severity: m.type === 'bug' && !backupOnly ? 'will-not-mount' : 'warning',
           message:
             m.type === 'bug'
               ? `libparted failed an internal check on the partition table of ${diskPath} (${m.message}): the table is corrupt or crafted`
@@ -605,6 +613,41 @@ export class DiskInspector {
         });
       }
     }
+  }
+
+  /** The chunk root and tree root the kernel reads first, checked as read_tree_block() does. */
+  async #btrfsTrees(addon: NativeAddon, diskPath: string, offset: number, sb: Buffer): Promise<string[]> {
+    const nodeSize = sb.readUInt32LE(148);
+    if (nodeSize < 4096 || nodeSize > 65536) return [];
+    const read = async (physical: number | undefined) =>
+      physical === undefined
+        ? undefined
+        : await this.#probe('read', diskPath, () =>
+            addon.readArea(diskPath, offset + physical, nodeSize),
+          ).catch(() => undefined);
+    const system = btrfsSystemChunks(sb);
+    const chunkRoot = Number(sb.readBigUInt64LE(88));
+    const chunkNode = await read(btrfsMap(system, chunkRoot));
+    const chunks = [...system, ...(chunkNode ? btrfsLeafChunks(chunkNode) : [])];
+    const root = Number(sb.readBigUInt64LE(80));
+    // A chunk tree of more than one level (a large filesystem) is not walked: the root is then not judged.
+    const mappable = chunkNode !== undefined && chunkNode.length >= 101 && chunkNode.readUInt8(100) === 0;
+    const rootNode = mappable ? await read(btrfsMap(chunks, root)) : undefined;
+    return btrfsTreeProblems(
+      sb,
+      [
+        {
+          name: 'chunk root',
+          logical: chunkRoot,
+          generation: Number(sb.readBigUInt64LE(164)),
+          node: chunkNode,
+        },
+        ...(mappable
+          ? [{ name: 'tree root', logical: root, generation: Number(sb.readBigUInt64LE(72)), node: rootNode }]
+          : []),
+      ],
+      finalCrc(addon),
+    );
   }
 
   /** The first word of the MMP block (s_mmp_block, superblock offset 0x168), when the mmp feature is set. */

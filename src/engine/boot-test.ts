@@ -11,6 +11,7 @@ import { type Cause, type Evidence, mergeCauses } from '../analysis/evidence.js'
 import { analyseConsole, unknownKernelProblem } from '../analysis/syslog-analysis.js';
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import { analyseVirtualizedSystem } from '../analysis/virtualized-system-analysis.js';
+import { analyseXlFailure } from '../analysis/xl-failure.js';
 import { faultFindings } from '../disk/inspector.js';
 import type { BootDriver, CreatedDomain } from '../driver/driver.js';
 import { ErrorCode, VmbootfailError } from '../errors.js';
@@ -423,6 +424,8 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         }),
       );
       causes.push(...analyseConsole(failedTry.console, failedTry.ramdiskMayLoadDrivers));
+      const xl = failedTry.report.evidence.find((e) => e.source === 'xl' && e.detail === 'xl create failed');
+      if (xl) causes.push(analyseXlFailure(xl.value ?? ''));
     }
     let merged = mergeCauses(causes);
     const failed = verdict === 'PERMANENT' || verdict === 'TRANSIENT';

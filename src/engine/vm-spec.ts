@@ -27,6 +27,21 @@ export interface VmSpec {
   disks: VmDisk[];
   /** A `disk =` line that exists only as a comment (the paper's VMCE). */
   commentedOutDisk?: { line: number; text: string };
+  /** What boots the guest when there is no kernel = or bootloader =: firmware =, or builder = "hvm". */
+  firmware?: string;
+}
+
+/**
+ * A PV or PVH guest needs something to boot (xl.cfg(5)): a kernel = in dom0, a
+ * bootloader = (pygrub), or for PVH a firmware = (pvgrub). HVM boots its BIOS.
+ */
+export function hasBootSource(spec: VmSpec): boolean {
+  return (
+    spec.kernel !== undefined ||
+    spec.bootloader !== undefined ||
+    spec.firmware !== undefined ||
+    spec.type === 'hvm'
+  );
 }
 
 /** True when the kernel is pointed at a Xen/IDE/SCSI disk it needs a VBD for. */
@@ -57,5 +72,9 @@ export function vmSpecFromXlConfig(config: XlConfig): VmSpec {
     if (value !== undefined) spec[key] = value;
   }
   if (commented) spec.commentedOutDisk = { line: commented.line, text: commented.text };
+  const firmware = config.settings.get('firmware')?.value;
+  const builder = config.settings.get('builder')?.value;
+  if (typeof firmware === 'string') spec.firmware = firmware;
+  if (builder === 'hvm' && spec.type === undefined) spec.type = 'hvm';
   return spec;
 }

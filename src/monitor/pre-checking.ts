@@ -8,7 +8,7 @@ import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import type { VmSpec } from '../engine/vm-spec.js';
-import { expectsRootDisk } from '../engine/vm-spec.js';
+import { expectsRootDisk, hasBootSource } from '../engine/vm-spec.js';
 import { ErrorCode } from '../errors.js';
 import { type DiskReport, guestKernelOf, inspectVmDisks } from './virtual-disk-information-inspector.js';
 
@@ -63,6 +63,18 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
     });
   }
 
+  if (!hasBootSource(spec)) {
+    causes.push({
+      code: 'VMCE',
+      paperFault: PAPER_FAULT.VMCE,
+      title: `the configuration names nothing to boot: no kernel =, bootloader = or firmware = for a ${spec.type ?? 'pv'} guest`,
+      confidence: 0.9,
+      evidence: [
+        { source: 'config', detail: 'no kernel, bootloader or firmware setting', value: spec.configPath },
+      ],
+      remedy: `add kernel = "/boot/vmlinuz-..." (with ramdisk =) or bootloader = "pygrub" to ${spec.configPath}`,
+    });
+  }
   const rootMatch = spec.rootDevice ? XEN_ROOT.exec(spec.rootDevice) : null;
   if (rootMatch && spec.rootDevice) {
     const [, diskName, part] = rootMatch;

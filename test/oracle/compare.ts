@@ -28,11 +28,15 @@ export const VERDICTS = JSON.parse(readFileSync(path.join(HERE, 'kernel-verdicts
 /** The kernel refuses what the guest's root mount needs: any mount, or a read-write one. */
 export const kernelRefuses = (v: KernelVerdict) => v === 'will-not-mount' || v === 'mounts-read-only-only';
 
-export async function compare(imagesDir: string, skipMissing = false): Promise<OracleRow[]> {
+export async function compare(
+  imagesDir: string,
+  skipMissing = false,
+  onlyClass?: string,
+): Promise<OracleRow[]> {
   const inspector = new DiskInspector();
   const rows: OracleRow[] = [];
   for (const [name, v] of Object.entries(VERDICTS.verdicts)) {
-    if (v.verdict === 'not-run') continue;
+    if (v.verdict === 'not-run' || (onlyClass !== undefined && v.class !== onlyClass)) continue;
     const file = path.join(imagesDir, `${name}.img`);
     if (skipMissing && !existsSync(file)) continue;
     const inspection = await inspector.inspect(file, { guestKernel: VERDICTS.kernel });

@@ -215,13 +215,15 @@ function runVm(k, initrd, disk, start, work, round) {
     let lastSize = 0;
     let lastChange = Date.now();
     let killed = false;
+    let lastDone = -1;
     const timer = setInterval(() => {
       const s = fs.statSync(results).size;
       if (s !== lastSize) {
         lastSize = s;
         lastChange = Date.now();
         const done = (fs.readFileSync(results, 'latin1').match(/@@DONE/g) || []).length;
-        process.stdout.write(`\r  round ${round}: ${done} images done`);
+        if (done !== lastDone && (process.stdout.isTTY || done % 50 === 0)) process.stdout.write(`\r  round ${round}: ${done} images done`);
+        lastDone = done;
       } else if (Date.now() - lastChange > STALL_S * 1000) {
         killed = true;
         child.kill('SIGKILL');

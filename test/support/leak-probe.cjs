@@ -42,6 +42,9 @@ const settle = (p) =>
       await settle(addon.partedProbe(img));
       await settle(addon.blkidProbe(img, 1048576, 0));
       await settle(addon.ext2Probe(img, 1048576));
+      await settle(addon.ext2Probe(img, 0));
+      await settle(addon.readArea(img, 1048576, 4096));
+      addon.crc32c(Buffer.alloc(1024, i), 0xffffffff);
       await settle(addon.loopProbe(img));
     }
     await settle(addon.xenstatSnapshot(true));

@@ -45,6 +45,10 @@ export interface BtrfsContext {
   kernel: KernelVersion;
   kernelName: string;
   device: string;
+  /** Bytes from the filesystem's start to the end of the disk. */
+  areaBytes?: number;
+  /** Problems with the chunk and tree roots (btrfsTreeProblems), read by the caller. */
+  trees?: () => string[];
 }
 
 const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
@@ -114,6 +118,19 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
   if (numDevices === 0) return invalid('0 devices', 'number of devices is 0');
   if (sysArraySize > 2048)
     return invalid(`system chunk array of ${sysArraySize} bytes`, 'system chunk array too big');
+  // btrfs_verify_dev_extents / read_one_dev: the device must be as large as the superblock says.
+  const devTotal = Number(b.readBigUInt64LE(201 + 8));
+  if (ctx.areaBytes !== undefined && devTotal > ctx.areaBytes)
+    return [
+      {
+        code: 'SUPERBLOCK_INVALID',
+        severity: 'will-not-mount',
+        family: 'DIDF',
+        message: `the btrfs device should hold ${devTotal} bytes, but only ${ctx.areaBytes} remain: the image was cut short`,
+        kernelSays: `device total_bytes should be at most ${ctx.areaBytes} but found ${devTotal}`,
+        remedy: `restore the complete image; if the lost tail held no data, grow it back to ${devTotal} bytes (truncate -s) and run btrfs check --readonly ${ctx.device}`,
+      },
+    ];
   const incompat = judgeFeatures(Number(b.readBigUInt64LE(188) & 0xffffffffn), BTRFS_INCOMPAT, ctx.kernel);
   if (incompat.unsupported.length > 0)
     return [
@@ -128,6 +145,18 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
         message: `the btrfs sector size is ${sectorSize} bytes; a guest with 4096-byte pages mounts only 4096`,
         kernelSays: `sectorsize ${sectorSize} not yet supported for page size 4096`,
         remedy: 'copy the files to a btrfs made with mkfs.btrfs -s 4096',
+      },
+    ];
+  const trees = ctx.trees?.() ?? [];
+  if (trees.length > 0)
+    return [
+      {
+        code: 'SUPERBLOCK_INVALID',
+        severity: 'will-not-mount',
+        family: 'DIDF',
+        message: `the btrfs trees the kernel reads first are not what the superblock says: ${trees.join('; ')}`,
+        kernelSays: 'open_ctree failed',
+        remedy: `btrfs check --readonly ${ctx.device}  # then, if the superblock is the stale part: ${recover}`,
       },
     ];
   const ro = judgeFeatures(Number(b.readBigUInt64LE(180) & 0xffffffffn), BTRFS_COMPAT_RO, ctx.kernel);
@@ -155,4 +184,99 @@ function featureProblem(
     kernelSays,
     remedy: newer ? 'boot a newer guest kernel' : `btrfs check --readonly ${ctx.device}`,
   };
+}
+
+/** A logical → physical map for a single-device btrfs, from chunk items. */
+export interface BtrfsChunk {
+  logical: number;
+  length: number;
+  physical: number;
+}
+
+/** The SYSTEM chunks the superblock carries (sys_chunk_array at 0x32b): enough to read the chunk tree. */
+export function btrfsSystemChunks(sb: Buffer): BtrfsChunk[] {
+  const size = Math.min(sb.readUInt32LE(160), 2048);
+  return parseChunkItems(sb.subarray(0x32b, 0x32b + size), (at) => at + 17, 17);
+}
+
+function parseChunkItems(area: Buffer, chunkAt: (keyAt: number) => number, keyLen: number): BtrfsChunk[] {
+  const chunks: BtrfsChunk[] = [];
+  let at = 0;
+  while (at + keyLen + 48 <= area.length) {
+    const logical = Number(area.readBigUInt64LE(at + 9));
+    const c = chunkAt(at);
+    const stripes = area.readUInt16LE(c + 44);
+    if (stripes === 0 || c + 48 + 32 * stripes > area.length) break;
+    chunks.push({
+      logical,
+      length: Number(area.readBigUInt64LE(c)),
+      physical: Number(area.readBigUInt64LE(c + 48 + 8)),
+    });
+    at = c + 48 + 32 * stripes;
+  }
+  return chunks;
+}
+
+/** The chunk items of a chunk-tree leaf (item type 228, BTRFS_CHUNK_ITEM_KEY). */
+export function btrfsLeafChunks(node: Buffer): BtrfsChunk[] {
+  if (node.length < 101 || node.readUInt8(100) !== 0) return [];
+  const items = Math.min(node.readUInt32LE(96), Math.floor((node.length - 101) / 25));
+  const chunks: BtrfsChunk[] = [];
+  for (let i = 0; i < items; i++) {
+    const item = 101 + i * 25;
+    if (node.readUInt8(item + 8) !== 228) continue;
+    const offset = 101 + node.readUInt32LE(item + 17);
+    const size = node.readUInt32LE(item + 21);
+    if (offset + size > node.length || size < 80) continue;
+    chunks.push({
+      logical: Number(node.readBigUInt64LE(item + 9)),
+      length: Number(node.readBigUInt64LE(offset)),
+      physical: Number(node.readBigUInt64LE(offset + 48 + 8)),
+    });
+  }
+  return chunks;
+}
+
+export function btrfsMap(chunks: BtrfsChunk[], logical: number): number | undefined {
+  const c = chunks.find((k) => logical >= k.logical && logical < k.logical + k.length);
+  return c ? c.physical + (logical - c.logical) : undefined;
+}
+
+/**
+ * What read_tree_block() checks on the chunk root and the tree root at mount
+ * (fs/btrfs/disk-io.c btrfs_validate_extent_buffer, verify_parent_transid): the
+ * block is where the superblock says, of this filesystem, of the generation the
+ * superblock names, with a good checksum.
+ */
+export function btrfsTreeProblems(
+  sb: Buffer,
+  trees: { name: string; logical: number; generation: number; node?: Buffer }[],
+  crc?: (bytes: Buffer) => number,
+): string[] {
+  const incompat = Number(sb.readBigUInt64LE(188) & 0xffffffffn);
+  const fsid = (incompat & 0x400) !== 0 ? sb.subarray(571, 587) : sb.subarray(32, 48);
+  const problems: string[] = [];
+  if (!sb.subarray(283, 299).equals(fsid)) problems.push('dev_item UUID does not match the filesystem id');
+  for (const t of trees) {
+    const n = t.node;
+    if (!n || n.length < 101) {
+      problems.push(
+        `the ${t.name} (logical ${t.logical}) is not in any chunk, or past the end of the device`,
+      );
+      continue;
+    }
+    if (sb.readUInt16LE(196) === 0 && crc && n.readUInt32LE(0) !== crc(n.subarray(32))) {
+      problems.push(`the ${t.name} block fails its checksum`);
+      continue;
+    }
+    if (!n.subarray(32, 48).equals(fsid))
+      problems.push(`the ${t.name} block belongs to another filesystem (fsid)`);
+    else if (Number(n.readBigUInt64LE(48)) !== t.logical)
+      problems.push(`the ${t.name} block says it is at ${n.readBigUInt64LE(48)}`);
+    else if (Number(n.readBigUInt64LE(80)) !== t.generation)
+      problems.push(
+        `parent transid verify failed on the ${t.name}: wanted ${t.generation}, found ${n.readBigUInt64LE(80)}`,
+      );
+  }
+  return problems;
 }

@@ -378,6 +378,17 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
   }
 
   const deep = ctx.report.deep;
+  // ext4_setup_super (read-write mounts): a newer revision forces read-only.
+  if (sb.revLevel > 1) {
+    problems.push({
+      code: 'SUPERBLOCK_INVALID',
+      severity: 'read-only',
+      family: 'DIDF',
+      message: `revision level ${sb.revLevel} is newer than any ext4 driver knows: the kernel forces a read-only mount`,
+      kernelSays: 'revision level too high, forcing read-only mode',
+      remedy: fsck,
+    });
+  }
   // libext2fs is stricter than the kernel on some superblock fields (clusters per group
   // without bigalloc, ...): when it cannot open the filesystem, the kernel's checks above stand.
   if (!deep?.opened) return problems;
@@ -396,7 +407,21 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
     });
     return problems;
   }
-  const overlap = descriptors.find((p) => p.what.includes('-overlaps-'));
+  const zone = descriptors.find((p) => p.what.endsWith('-overlaps-system-zone'));
+  if (zone) {
+    problems.push({
+      code: 'GROUP_DESCRIPTORS_CORRUPT',
+      severity: 'will-not-mount',
+      family: 'DIDF',
+      message: `group ${zone.group}: its ${zone.what.replace('-overlaps-system-zone', '').replace('-', ' ')} (block ${zone.block}) overlaps other filesystem metadata`,
+      kernelSays: 'failed to initialize system zone (-117)',
+      remedy: fsck,
+    });
+    return problems;
+  }
+  const overlap = descriptors.find(
+    (p) => p.what.endsWith('-overlaps-superblock') || p.what.endsWith('-overlaps-descriptors'),
+  );
   if (overlap) {
     const on = overlap.what.endsWith('superblock') ? 'superblock' : 'block group descriptors';
     problems.push({
@@ -496,16 +521,6 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
         'warning: maximal mount count reached, running e2fsck is recommended',
       ),
     );
-  }
-  if (sb.revLevel > 1) {
-    problems.push({
-      code: 'SUPERBLOCK_INVALID',
-      severity: 'read-only',
-      family: 'DIDF',
-      message: `revision level ${sb.revLevel} is newer than any ext4 driver knows: the kernel forces a read-only mount`,
-      kernelSays: 'revision level too high, forcing read-only mode',
-      remedy: fsck,
-    });
   }
   return problems;
 }

@@ -62,7 +62,7 @@ export function xfsMetadataReads(sb: Buffer): { what: string; at: number; length
   const rootino = sb.readBigUInt64BE(56);
   const inoBlock = rootino >> BigInt(inopbLog);
   const inoIndex = Number(rootino & ((1n << BigInt(inopbLog)) - 1n));
-  reads.push({ what: 'rootino', at: fsblockToByte(inoBlock) + inoIndex * inodeSize, length: 4 });
+  reads.push({ what: 'rootino', at: fsblockToByte(inoBlock) + inoIndex * inodeSize, length: 176 });
   reads.push({ what: 'log', at: fsblockToByte(sb.readBigUInt64BE(48)), length: 512 });
   return reads;
 }
@@ -87,8 +87,15 @@ export function xfsMetadataProblems(sb: Buffer, blocks: Map<string, Buffer>): st
       else if (v5 && !agi.subarray(296, 312).equals(metaUuid))
         problems.push(`the AGI of AG ${ag} belongs to another filesystem (UUID)`);
     } else if (what === 'rootino') {
-      if (bytes.length < 2 || bytes.readUInt16BE(0) !== 0x494e)
+      // xfs_inode_from_disk / xfs_mountfs: an inode (magic "IN"), a directory, and (v3 inodes) itself.
+      if (bytes.length < 176 || bytes.readUInt16BE(0) !== 0x494e)
         problems.push('the root inode has no inode magic');
+      else if ((bytes.readUInt16BE(2) & 0o170000) !== 0o040000)
+        problems.push('the root inode is not a directory');
+      else if (bytes.readUInt8(4) >= 3 && bytes.readBigUInt64BE(152) !== sb.readBigUInt64BE(56))
+        problems.push(
+          `the root inode number ${sb.readBigUInt64BE(56)} names inode ${bytes.readBigUInt64BE(152)}`,
+        );
     } else if (what === 'log') {
       // A used log starts with a record header; a fresh one may be all zero ("totally zeroed log").
       const zero = bytes.every((x) => x === 0);

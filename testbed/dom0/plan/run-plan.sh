@@ -44,6 +44,12 @@ case_setup() {
     uvke) image=normal-part.img ramdisk="" what="UVKE: Debian kernel (ext4 and xen-blkfront are modules) with no ramdisk" ;;
     uvke-initrd-without-blkfront) image=normal-part.img ramdisk=$G/initrd-noblk.img what="UVKE: initrd holding ext4 but not xen-blkfront" ;;
     not-pv-kernel) image=normal-part.img kernel=$G/not-pv-kernel what="UVKE: kernel file that is not a PV kernel (a static busybox ELF)" ;;
+    didf-gpt-primary-zeroed) image=didf-gpt-primary-zeroed.img what="DIDF: GPT disk, primary header (LBA 1) zeroed, backup intact" ;;
+    didf-superblock-checksum) image=didf-superblock-checksum.img what="DIDF: one byte of the root superblock changed, checksum stale" ;;
+    didf-group-descriptors) image=didf-group-descriptors.img what="DIDF: group 1's inode table outside its group (debugfs set_bg)" ;;
+    didf-journal) image=didf-journal.img what="DIDF: the root filesystem's journal superblock zeroed" ;;
+    didf-feature-unknown) image=didf-feature-unknown.img what="DIDF: an incompatible ext4 feature bit no Linux knows (dirdata)" ;;
+    uvke-btrfs-root) image=uvke-btrfs-root.img what="UVKE: a healthy btrfs root, the ramdisk holds only ext4 and xen-blkfront" ;;
     *) return 1 ;;
   esac
 }
