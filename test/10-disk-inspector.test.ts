@@ -335,3 +335,75 @@ describe('an image that is only readable by its owner (0600) is still inspected 
     expect(await sha256File(f)).toBe(before);
   });
 });
+
+describe('what the guest kernel would refuse (the mount model, issue 8)', () => {
+  const only = (d: DiskInspection) =>
+    d.findings.map((f) => ({
+      code: f.code,
+      severity: f.severity,
+      kernelSays: f.kernelSays,
+      remedy: f.remedy,
+    }));
+  it('group 1 inode table outside its group: will not mount, the kernel line, e2fsck', async () => {
+    const img = sample('group-descriptor-outside');
+    const d = await inspector.inspect(img);
+    expect(d.wholeDisk?.mount).toBe('will-not-mount');
+    expect(only(d)).toEqual([
+      {
+        code: 'GROUP_DESCRIPTORS_CORRUPT',
+        severity: 'will-not-mount',
+        kernelSays: 'ext4_check_descriptors: Inode table for group 1 not in group (block 5)!',
+        remedy: `e2fsck -f ${img}`,
+      },
+    ]);
+  });
+  it('a zeroed journal superblock: will not mount ("error loading journal")', async () => {
+    const img = sample('journal-superblock-zeroed');
+    const d = await inspector.inspect(img);
+    expect(only(d)).toEqual([
+      {
+        code: 'JOURNAL_DAMAGED',
+        severity: 'will-not-mount',
+        kernelSays: 'JBD2: no valid journal superblock found',
+        remedy: `e2fsck -f ${img}  # or drop the journal and make a new one: tune2fs -f -O ^has_journal ${img} && tune2fs -j ${img}`,
+      },
+    ]);
+  });
+  it('a feature bit no Linux knows: DIDF, e2fsck from the backup superblock that lacks it', async () => {
+    const img = sample('feature-no-linux-knows');
+    const d = await inspector.inspect(img, { guestKernel: '6.1.0-13-amd64' });
+    expect(only(d)).toEqual([
+      {
+        code: 'FEATURE_UNSUPPORTED',
+        severity: 'will-not-mount',
+        kernelSays: "Couldn't mount because of unsupported optional features (1000)",
+        remedy: `e2fsck -b 8193 -B 1024 ${img}`,
+      },
+    ]);
+    expect(d.findings[0]?.family).toBeUndefined(); // no Linux knows it: damage, not an old kernel
+  });
+  it('a feature an older guest kernel lacks: UVKE with the version that has it', async () => {
+    const img = sample('whole-disk-ext4');
+    // mke2fs 1.47 sets metadata_csum and 64bit: Linux 3.2 mounts neither read-write.
+    const d = await inspector.inspect(img, { guestKernel: '3.2.0-4-amd64' });
+    const f = d.findings.find((x) => x.code === 'FEATURE_UNSUPPORTED');
+    expect(f?.family).toBe('UVKE');
+    expect(f?.message).toMatch(/Linux 3\.2 does not know/);
+    // On a current kernel the same image is healthy.
+    expect((await inspector.inspect(img, { guestKernel: '6.1.0-13-amd64' })).findings).toEqual([]);
+  });
+  it('a FAT floppy is a whole-disk filesystem, not a broken msdos table', async () => {
+    const d = await inspector.inspect(sample('fat-floppy'));
+    expect(d.findings).toEqual([]);
+    expect(d.wholeDisk?.type).toBe('vfat');
+  });
+  it('names are quoted in every fix: a path with a space and a quote', async () => {
+    const img = path.join(dir, "it's a disk.img");
+    await copyFile(sample('zeroed-superblock'), img);
+    const d = await inspector.inspect(img);
+    expect(d.findings[0]?.remedy).toBe(
+      `e2fsck -b 8193 -B 1024 'it'\\''s a disk.img?offset=1048576'`.replace('it', `${dir}/it`),
+    );
+    await rm(img);
+  });
+});

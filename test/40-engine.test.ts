@@ -298,3 +298,38 @@ describe('engine on boots recorded on real Xen', () => {
     expect(driver.destroyed).toHaveLength(1); // between the tries only
   });
 });
+
+describe('the same recording, replayed slower or faster, gives the same verdict and cause ranking', () => {
+  const cases: [string, string | undefined, Partial<VmSpec>][] = [
+    ['normal', 'msdos-ext4', {}],
+    ['normal-whole-disk', 'whole-disk-ext4', { rootDevice: '/dev/xvda' }],
+    ['vmce', undefined, {}],
+    ['didf-partition-table', 'zeroed-partition-table', {}],
+    ['didf-superblock', 'zeroed-superblock', {}],
+    ['didf-superblock-whole-disk', 'whole-disk-zeroed-4k', { rootDevice: '/dev/xvda' }],
+    ['didf-truncated-image', 'truncated-image', {}],
+    ['uvke', 'msdos-ext4', { ramdisk: undefined }],
+    ['uvke-initrd-without-blkfront', 'msdos-ext4', {}],
+  ];
+  const scaled = (signals: Signal[], factor: number): Signal[] =>
+    signals.map((s) => ({ ...s, at: Math.round(s.at * factor) }));
+  for (const [name, image, extra] of cases) {
+    it(name, async () => {
+      const vm = () => {
+        const s = spec(image ? images[image] : undefined, extra);
+        if ('ramdisk' in extra && extra.ramdisk === undefined) s.ramdisk = undefined;
+        return s;
+      };
+      const outcomes = [];
+      for (const factor of [0.5, 1, 1.7]) {
+        const { report } = await run([scaled(recorded(name), factor)], vm(), { retries: 0 });
+        outcomes.push({
+          verdict: report.verdict,
+          causes: report.causes.map((c) => `${c.code} ${c.disk ?? ''}`),
+        });
+      }
+      expect(outcomes[0]).toEqual(outcomes[1]);
+      expect(outcomes[2]).toEqual(outcomes[1]);
+    });
+  }
+});

@@ -330,6 +330,7 @@ build_guest() {
   truncate -s 63M "$f"
   mkfs.btrfs -q -f -M -L domuroot --rootdir "$root" "$f" > /dev/null
   put_part "$f" "$GUEST.new/uvke-btrfs-root.img"
+  : > "$GUEST.new/uvde-empty.img"                                     # a backing file of 0 bytes
   rm -f "$f"
   rm -rf "$tmp"
 

@@ -29,7 +29,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${VMBF_TESTBED_CACHE:-$HOME/.cache/vmbootfail-testbed}
-ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root"
+ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root vmce-root-disk-missing vmce-root-partition-whole-disk uvde-empty-backing"
 CASES=$ALL_CASES
 BUILD=1
 OUT=""

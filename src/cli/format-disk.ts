@@ -23,7 +23,12 @@ export function formatDiskInspection(d: DiskInspection): string {
       `  loop device: ${d.loop.attached ? `attached to ${d.loop.backingFile ?? '?'}` : 'NOT attached'}`,
     );
   }
-  if (d.gpt) lines.push(`  GPT: primary header ${d.gpt.primaryHeader}, backup header ${d.gpt.backupHeader}`);
+  if (d.gpt)
+    lines.push(
+      d.gpt.backupHeader === 'not-needed'
+        ? `  GPT: primary header ${d.gpt.primaryHeader} (Linux reads the primary; the backup is not needed)`
+        : `  GPT: primary header ${d.gpt.primaryHeader}, backup header ${d.gpt.backupHeader}`,
+    );
   for (const p of d.partitions) {
     lines.push(
       `  partition ${p.number}: ${p.kind}, sectors ${p.startSector}+${p.lengthSectors}, ${describeFs(p.filesystem)}`,

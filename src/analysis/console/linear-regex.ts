@@ -71,8 +71,10 @@ export class LinearRegex {
 
   /** The named captures of the first match, or null: what a console rule needs, as cheaply as possible. */
   captures(input: string): Record<string, string> | null {
-    // Without named groups the DFA alone decides, never the slower submatch engine.
-    if (this.#names.length === 0) return this.#re.test(input) ? {} : null;
+    // The DFA decides first (most console lines match no rule); only a match pays for the
+    // slower submatch engine, and only when there are named groups to fill.
+    if (!this.#re.test(input)) return null;
+    if (this.#names.length === 0) return {};
     const m = this.#re.matcher(input);
     return m.find() ? this.#groupsOf(m) : null;
   }

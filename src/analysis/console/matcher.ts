@@ -15,6 +15,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { ConsoleMatch, ConsoleMatcherLike } from '../../monitor/vm-console-monitor.js';
+import { LinearRegex } from './linear-regex.js';
 import type { ConsoleRule } from './rules.js';
 
 export interface MatcherOptions {
@@ -54,6 +55,8 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   #lineNo = 0;
   #tail = '';
   readonly #partialRules: ConsoleRule[];
+  readonly #prefilter: LinearRegex | null;
+  readonly #partialPrefilter: LinearRegex | null;
   /** Length of the pending line when partial rules last ran on it. */
   #partialTriedAt = 0;
   readonly #ratePerMs: number;
@@ -65,6 +68,8 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   constructor(rules: ConsoleRule[], options: MatcherOptions = {}) {
     this.#rules = rules;
     this.#partialRules = rules.filter((r) => r.partial);
+    this.#prefilter = anyOf(rules);
+    this.#partialPrefilter = anyOf(this.#partialRules);
     this.#maxLine = options.maxLineLength ?? 4096;
     this.#tailBytes = options.tailBytes ?? 64 * 1024;
     this.#ratePerMs = (options.matchBytesPerSecond ?? 1024 * 1024) / 1000;
@@ -146,6 +151,9 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 
   /** First rule that matches wins; partial lines only try rules marked partial. */
   #match(line: string, at: number, partial: boolean, out: ConsoleMatch[]): void {
+    // One linear pass tells whether any rule matches; most console lines match none.
+    const prefilter = partial ? this.#partialPrefilter : this.#prefilter;
+    if (prefilter && !prefilter.test(line)) return;
     for (const rule of partial ? this.#partialRules : this.#rules) {
       const captures = rule.pattern.captures(line);
       if (!captures) continue;
@@ -170,5 +178,22 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 
   get lineCount(): number {
     return this.#lineNo;
+  }
+}
+
+/**
+ * All rules as one alternation, named groups made plain: it matches a line exactly when
+ * some rule does, in one pass of the automaton instead of one per rule. Null when RE2
+ * refuses the combination (its program-size limit), and then every rule is tried.
+ */
+function anyOf(rules: ConsoleRule[]): LinearRegex | null {
+  if (rules.length < 2) return null;
+  const source = rules
+    .map((r) => `(?:${r.pattern.source.replace(/(?<!\\)\(\?P?<[A-Za-z_][A-Za-z0-9_]*>/g, '(?:')})`)
+    .join('|');
+  try {
+    return LinearRegex.compile(source);
+  } catch {
+    return null;
   }
 }

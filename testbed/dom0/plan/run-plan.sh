@@ -50,6 +50,9 @@ case_setup() {
     didf-journal) image=didf-journal.img what="DIDF: the root filesystem's journal superblock zeroed" ;;
     didf-feature-unknown) image=didf-feature-unknown.img what="DIDF: an incompatible ext4 feature bit no Linux knows (dirdata)" ;;
     uvke-btrfs-root) image=uvke-btrfs-root.img what="UVKE: a healthy btrfs root, the ramdisk holds only ext4 and xen-blkfront" ;;
+    vmce-root-disk-missing) image=normal-part.img root=/dev/xvdb1 what="VMCE: root=/dev/xvdb1, but the config gives the VM only xvda" ;;
+    vmce-root-partition-whole-disk) image=normal-whole.img root=/dev/xvda1 what="VMCE: root=/dev/xvda1 on a disk that holds a whole-disk ext4" ;;
+    uvde-empty-backing) image=uvde-empty.img what="UVDE: the VBD's backing loop device is attached to a 0-byte file (0 sectors)" ;;
     *) return 1 ;;
   esac
 }
