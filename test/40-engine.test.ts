@@ -30,6 +30,12 @@ beforeAll(async () => {
     'zeroed-superblock',
     'whole-disk-zeroed-4k',
     'truncated-image',
+    'gpt-primary-zeroed',
+    'superblock-checksum',
+    'group-descriptor-outside',
+    'journal-superblock-zeroed',
+    'feature-no-linux-knows',
+    'msdos-btrfs',
   ]);
   images = Object.fromEntries(built.map((b) => [b.name, b.path]));
 });
@@ -332,4 +338,65 @@ describe('the same recording, replayed slower or faster, gives the same verdict 
       expect(outcomes[2]).toEqual(outcomes[1]);
     });
   }
+});
+
+describe('issue 8 faults recorded on real Xen: decided when the domain exists, from what the preflight proved', () => {
+  // The testbed's images are partitioned; the engine sees local images with the same damage.
+  const cases: [string, string, string, string][] = [
+    ['didf-gpt-primary-zeroed', 'gpt-primary-zeroed', '/dev/xvda1', 'GPT_PRIMARY_DAMAGED'],
+    ['didf-superblock-checksum', 'superblock-checksum', '/dev/xvda1', 'SUPERBLOCK_CHECKSUM'],
+    ['didf-group-descriptors', 'group-descriptor-outside', '/dev/xvda', 'GROUP_DESCRIPTORS_CORRUPT'],
+    ['didf-journal', 'journal-superblock-zeroed', '/dev/xvda', 'JOURNAL_DAMAGED'],
+    ['didf-feature-unknown', 'feature-no-linux-knows', '/dev/xvda', 'FEATURE_UNSUPPORTED'],
+  ];
+  for (const [name, image, rootDevice, finding] of cases) {
+    it(`${name}: PERMANENT DIDF (${finding}) at Th`, async () => {
+      const { report } = await run([recorded(name)], spec(images[image], { rootDevice }), { retries: 0 });
+      expect(report.verdict).toBe('PERMANENT');
+      const t = report.tries[0]?.times;
+      expect(t?.verdictMs).toBe(t?.hardwareCreationMs);
+      expect(report.causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
+      expect(report.causes[0]?.evidence.map((e) => e.value)).toContain(finding);
+    });
+  }
+  it('uvke-btrfs-root: without the kernel files, the guest\'s "No such device" names UVKE, not DIDF', async () => {
+    const { report } = await run([recorded('uvke-btrfs-root')], spec(images['msdos-btrfs']), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.causes[0]?.code).toBe('UVKE');
+    expect(report.causes.map((c) => c.code)).not.toContain('DIDF');
+    expect(report.causes[0]?.evidence.map((e) => e.value)).toContain(
+      'mount: mounting /dev/xvda1 on /root failed: No such device',
+    );
+  });
+});
+
+describe('config errors and an empty backing device recorded on real Xen: decided at creation', () => {
+  it('vmce-root-disk-missing: root=/dev/xvdb1 with only xvda is VMCE', async () => {
+    const { report } = await run(
+      [recorded('vmce-root-disk-missing')],
+      spec(images['msdos-ext4'], { rootDevice: '/dev/xvdb1' }),
+      { retries: 0 },
+    );
+    expect(report.verdict).toBe('PERMANENT');
+    const t = report.tries[0]?.times;
+    expect(t?.verdictMs).toBe(t?.hardwareCreationMs);
+    expect(report.tries[0]?.reason).toBe(
+      'decided from the preflight: root=/dev/xvdb1 names a disk the VM does not have',
+    );
+  });
+  it('vmce-root-partition-whole-disk: root=/dev/xvda1 on a whole-disk ext4 is VMCE, fix root=/dev/xvda', async () => {
+    const { report } = await run(
+      [recorded('vmce-root-partition-whole-disk')],
+      spec(images['whole-disk-ext4']),
+      {
+        retries: 0,
+      },
+    );
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.causes[0]).toMatchObject({ code: 'VMCE', disk: 'xvda' });
+    expect(report.causes[0]?.remedy).toBe(
+      'set root=/dev/xvda in the extra = "..." (or cmdline) line of the config',
+    );
+    expect(report.causes.map((c) => c.code)).not.toContain('DIDF');
+  });
 });

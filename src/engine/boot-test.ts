@@ -414,7 +414,9 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     );
     const causes: Cause[] = [
       ...analyseVirtualDisks(disks),
-      ...pre.causes.filter((c) => c.evidence.every((e) => e.source !== 'inspector')),
+      // The disk findings are read again above; what the preflight concluded from the config too
+      // (root= naming a partition the disk does not have, ...) stands.
+      ...pre.causes.filter((c) => !c.evidence.every((e) => e.source === 'inspector')),
     ];
     if (failedTry && failedTry.report.outcome !== 'booted') {
       const rootWait = failedTry.console.find((m) => m.cue === 'root-wait');
