@@ -149,7 +149,7 @@ function errorCause(disk: DiskReport['disk'], error: NonNullable<DiskReport['err
   const missing = error.code === ErrorCode.DISK_NOT_FOUND;
   const empty = error.code === ErrorCode.DISK_EMPTY;
   const unusable = UNUSABLE_TARGET.has(error.code);
-  const code: CauseCode = missing ? 'MISSING_IMAGE' : empty || unusable ? 'UVDE' : 'UVDE';
+  const code: CauseCode = missing ? 'MISSING_IMAGE' : 'UVDE';
   const target = disk.target ? shellQuote(disk.target) : '(no target)';
   return {
     code,

@@ -16,7 +16,8 @@ const UNPRINTABLE =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
-const NAMED: Record<string, string> = {
+/** C's named escapes for control characters; xl's strings (xl/config.ts) use the same ones. */
+export const C_ESCAPES: Readonly<Record<string, string>> = {
   '\n': '\\n',
   '\r': '\\r',
   '\t': '\\t',
@@ -27,7 +28,7 @@ const NAMED: Record<string, string> = {
 };
 
 function escapeChar(c: string): string {
-  const named = NAMED[c];
+  const named = C_ESCAPES[c];
   if (named) return named;
   const code = c.charCodeAt(0);
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;

@@ -6,6 +6,7 @@
  * (docs/misc/xl-disk-configuration.txt).
  */
 import { VmbootfailError } from '../errors.js';
+import { C_ESCAPES } from '../util/printable.js';
 import { UnsafeFileError, readTextFile } from '../util/safe-open.js';
 
 export type XlValue = string | number | XlValue[];
@@ -476,19 +477,8 @@ export async function readXlConfig(path: string): Promise<XlConfig> {
  */
 export function xlString(value: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
-  const escaped = value.replace(/[\\"\n\r\t\u0007\b\f\v]/g, (c) => {
-    const names: Record<string, string> = {
-      '\\': '\\\\',
-      '"': '\\"',
-      '\n': '\\n',
-      '\r': '\\r',
-      '\t': '\\t',
-      '\u0007': '\\a',
-      '\b': '\\b',
-      '\f': '\\f',
-      '\v': '\\v',
-    };
-    return names[c] ?? c;
-  });
+  const escaped = value.replace(/[\\"\n\r\t\u0007\b\f\v]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '"' ? '\\"' : (C_ESCAPES[c] ?? c),
+  );
   return `"${escaped}"`;
 }

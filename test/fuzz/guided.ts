@@ -15,7 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
-import { consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
+import { SPICE, consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 if (!(seconds > 0)) throw new Error(`FUZZ_SECONDS must be > 0, got ${process.env.FUZZ_SECONDS}`);
@@ -30,38 +30,6 @@ function rand(n: number): number {
   state ^= state << 5;
   return (state >>> 0) % Math.max(1, n);
 }
-
-const SPICE = [
-  '\n',
-  '\r',
-  '\0',
-  '\u001b[2J',
-  '"',
-  "'",
-  '\\',
-  '\\x',
-  '[',
-  ']',
-  ',',
-  '=',
-  '+=',
-  '#',
-  ':',
-  '- ',
-  '(',
-  ')+',
-  '*',
-  '{9999}',
-  '?',
-  '|',
-  '\u2028',
-  '\uffff',
-  'disk',
-  'match: ',
-  'root=',
-  'EXT4-fs (xvda1): ',
-  'login: ',
-];
 
 function mutate(corpus: string[]): string {
   let s = corpus[rand(corpus.length)] ?? '';

@@ -9,39 +9,12 @@
  * sources to build from; older versions download their binary from GitHub at install time.
  */
 import fc from 'fast-check';
-import { consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
+import { SPICE, consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 if (!(seconds > 0)) throw new Error(`FUZZ_SECONDS must be > 0, got ${process.env.FUZZ_SECONDS}`);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
 const corpus = seeds();
-
-const SPICE = [
-  '\n',
-  '\r',
-  '\0',
-  '\u001b[2J',
-  '"',
-  "'",
-  '\\',
-  '\\x',
-  '\\0',
-  '[',
-  ']',
-  ',',
-  '=',
-  '+=',
-  '#',
-  ':',
-  '-',
-  '(',
-  ')+',
-  '*',
-  '{9999}',
-  '\u2028',
-  '\uffff',
-  '\ud800',
-];
 
 /** A seed with a few random edits. */
 function mutated(pool: string[]): fc.Arbitrary<string> {

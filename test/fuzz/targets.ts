@@ -11,6 +11,41 @@ import { VmbootfailError } from '../../src/errors.js';
 import { parseXlConfig } from '../../src/xl/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+/** What the mutators insert: the bytes and tokens the three formats give meaning to. */
+export const SPICE: readonly string[] = [
+  '\n',
+  '\r',
+  '\0',
+  '\u001b[2J',
+  '"',
+  "'",
+  '\\',
+  '\\x',
+  '\\0',
+  '[',
+  ']',
+  ',',
+  '=',
+  '+=',
+  '#',
+  ':',
+  '-',
+  '(',
+  ')+',
+  '*',
+  '{9999}',
+  '\u2028',
+  '\uffff',
+  '\ud800',
+  '?',
+  '|',
+  'disk',
+  'match: ',
+  'root=',
+  'EXT4-fs (xvda1): ',
+  'login: ',
+];
+
 /** No single input may take longer than this (a backtracking regex or a quadratic loop would). */
 export const PER_INPUT_MS = 250;
 
