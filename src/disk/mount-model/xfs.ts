@@ -97,9 +97,13 @@ export function xfsMetadataProblems(sb: Buffer, blocks: Map<string, Buffer>): st
           `the root inode number ${sb.readBigUInt64BE(56)} names inode ${bytes.readBigUInt64BE(152)}`,
         );
     } else if (what === 'log') {
-      // A used log starts with a record header; a fresh one may be all zero ("totally zeroed log").
+      // Every 512-byte block of the log starts with a record header (XLOG_HEADER_MAGIC_NUM) or, inside a
+      // record that wrapped past the log's end, with its cycle number (xlog_pack_data); a fresh log may be
+      // all zero ("totally zeroed log"). Anything else at the log's first block is not a log.
       const zero = bytes.every((x) => x === 0);
-      if (!zero && (bytes.length < 4 || bytes.readUInt32BE(0) !== 0xfeedbabe))
+      const first = bytes.length >= 4 ? bytes.readUInt32BE(0) : 0;
+      const cycle = first > 0 && first < 2 ** 24;
+      if (!zero && first !== 0xfeedbabe && !cycle)
         problems.push('the log does not start with a log record header');
     }
   }
