@@ -78,17 +78,14 @@ export async function openRegularFile(
   options: SafeOpenOptions = {},
 ): Promise<{ handle: FileHandle; info: Stats }> {
   const code = options.code ?? 'ERR_NOT_REGULAR_FILE';
+  // The OS's own error (missing, permission, loop) as this module's typed one.
+  const failed = (error: unknown) =>
+    new UnsafeFileError(`${describe(path, options)}: ${osMessage(error)}`, code, path, undefined, error);
   let before: Stats;
   try {
     before = await stat(path);
   } catch (error) {
-    throw new UnsafeFileError(
-      `${describe(path, options)}: ${osMessage(error)}`,
-      code,
-      path,
-      undefined,
-      error,
-    );
+    throw failed(error);
   }
   const kind = fileKind(before);
   if (kind !== 'file') {
@@ -103,13 +100,7 @@ export async function openRegularFile(
   try {
     handle = await open(path, OPEN_FLAGS);
   } catch (error) {
-    throw new UnsafeFileError(
-      `${describe(path, options)}: ${osMessage(error)}`,
-      code,
-      path,
-      undefined,
-      error,
-    );
+    throw failed(error);
   }
   try {
     const info = await handle.stat();

@@ -5,7 +5,7 @@
  * Linux mounts from the primary copy only; the mirrors at 64 MiB and 256 GiB are
  * what `btrfs rescue super-recover` restores it from.
  */
-import { type FeatureBit, type KernelVersion, judgeFeatures } from './kernel-version.js';
+import { type FeatureBit, type KernelVersion, judgeFeatures, onlyNewerKernel } from './kernel-version.js';
 import type { MountProblem } from './problem.js';
 
 export const BTRFS_SUPER_OFFSET = 65536;
@@ -173,7 +173,7 @@ function featureProblem(
   severity: 'will-not-mount' | 'read-only',
   kernelSays: string,
 ): MountProblem {
-  const newer = verdict.newerKernel.length > 0 && verdict.unknown.length === 0;
+  const newer = onlyNewerKernel(verdict);
   return {
     code: 'FEATURE_UNSUPPORTED',
     severity,

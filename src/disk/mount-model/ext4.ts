@@ -10,7 +10,13 @@
  * descriptors, the root and journal inodes, and the journal superblock.
  */
 import type { NativeExt2Report, NativeExt2Superblock } from '../../native/native-types.js';
-import { type FeatureBit, type KernelVersion, formatKernel, judgeFeatures } from './kernel-version.js';
+import {
+  type FeatureBit,
+  type KernelVersion,
+  formatKernel,
+  judgeFeatures,
+  onlyNewerKernel,
+} from './kernel-version.js';
 import type { MountProblem } from './problem.js';
 
 // fs/ext4/ext4.h EXT4_FEATURE_INCOMPAT_* with EXT4_FEATURE_INCOMPAT_SUPP's history.
@@ -643,7 +649,7 @@ function featureProblem(
     .reduce((a, f) => a + f.bit, 0);
   const unknownBits = verdict.unknown.filter((n) => n.startsWith('0x')).reduce((a, n) => a + Number(n), 0);
   const mask = unsupportedBits + unknownBits;
-  const newer = verdict.newerKernel.length > 0 && verdict.unknown.length === 0;
+  const newer = onlyNewerKernel(verdict);
   const kernelSays =
     severity === 'will-not-mount'
       ? `Couldn't mount because of unsupported optional features (${mask.toString(16)})`

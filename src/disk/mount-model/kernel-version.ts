@@ -58,3 +58,8 @@ export function judgeFeatures(
   }
   return verdict;
 }
+
+/** Every refused bit is a real feature of a newer Linux: the filesystem is healthy, the kernel too old (UVKE). */
+export function onlyNewerKernel(verdict: FeatureVerdict): boolean {
+  return verdict.newerKernel.length > 0 && verdict.unknown.length === 0;
+}

@@ -5,7 +5,7 @@
  * raw superblock because no library on a Debian dom0 exposes xfs's verifier;
  * the layout is struct xfs_dsb (big-endian, the CRC little-endian).
  */
-import { type FeatureBit, type KernelVersion, judgeFeatures } from './kernel-version.js';
+import { type FeatureBit, type KernelVersion, judgeFeatures, onlyNewerKernel } from './kernel-version.js';
 import type { MountProblem } from './problem.js';
 
 export const XFS_MAGIC = 0x58465342; // "XFSB"
@@ -281,7 +281,7 @@ function featureProblem(
   severity: 'will-not-mount' | 'read-only',
   kernelSays: string,
 ): MountProblem {
-  const newer = verdict.newerKernel.length > 0 && verdict.unknown.length === 0;
+  const newer = onlyNewerKernel(verdict);
   const needsRepair = verdict.unsupported.includes('needsrepair') && newer === false;
   return {
     code: 'FEATURE_UNSUPPORTED',
