@@ -16,6 +16,7 @@ Napi::Value Ext2Probe(const Napi::CallbackInfo& info);
 Napi::Value LoopProbe(const Napi::CallbackInfo& info);
 Napi::Value ReadAreaProbe(const Napi::CallbackInfo& info);
 Napi::Value Crc32c(const Napi::CallbackInfo& info);
+Napi::Value Ext2ReadFile(const Napi::CallbackInfo& info);
 Napi::Value DiskThreadReadOnly(const Napi::CallbackInfo& info);
 bool PartedLibraryLoaded(std::string& reason);
 
@@ -87,6 +88,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loopProbe", Napi::Function::New(env, LoopProbe));
   exports.Set("readArea", Napi::Function::New(env, ReadAreaProbe));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
+  exports.Set("ext2ReadFile", Napi::Function::New(env, Ext2ReadFile));
   exports.Set("diskThreadReadOnly", Napi::Function::New(env, DiskThreadReadOnly));
   return exports;
 }

@@ -294,7 +294,7 @@ Napi::Value PartedToJs(Napi::Env env, PartedReport& r) {
 struct BlkidPartition {
   int number;
   long long start, size;
-  std::string type, name;
+  std::string type, name, uuid;  // uuid: the PARTUUID= Linux matches (GPT entry GUID, MBR "id-NN")
 };
 struct BlkidReport {
   std::map<std::string, std::string> values;  // TYPE, UUID, LABEL, PTTYPE, ...
@@ -342,8 +342,10 @@ Failure ProbeBlkid(const std::string& path, long long offset, long long size, Bl
           blkid_partition part = blkid_partlist_get_partition(list, i);
           const char* type = blkid_partition_get_type_string(part);
           const char* name = blkid_partition_get_name(part);
+          const char* uuid = blkid_partition_get_uuid(part);
           out.partitions.push_back({blkid_partition_get_partno(part), blkid_partition_get_start(part),
-                                    blkid_partition_get_size(part), type ? type : "", name ? name : ""});
+                                    blkid_partition_get_size(part), type ? type : "", name ? name : "",
+                                    uuid ? uuid : ""});
         }
       }
     } else if (out.result == -1) {
@@ -374,6 +376,7 @@ Napi::Value BlkidToJs(Napi::Env env, BlkidReport& r) {
       po.Set("sizeSectors", Napi::Number::New(env, static_cast<double>(p.size)));
       po.Set("type", p.type);
       po.Set("name", p.name);
+      po.Set("uuid", p.uuid);
       parts.Set(i, po);
     }
     t.Set("partitions", parts);
@@ -801,6 +804,87 @@ Napi::Value AreaToJs(Napi::Env env, AreaReport& r) {
   return Napi::Buffer<unsigned char>::Copy(env, r.bytes.data(), r.bytes.size());
 }
 
+// ---- files inside an ext filesystem -------------------------------------------
+// The guest's own /etc/fstab and /boot/grub/grub.cfg say what its boot needs;
+// libext2fs reads them from the image without mounting it (a guest filesystem
+// is never mounted on dom0). Read-only open, symlinks followed inside the image.
+
+struct FileReport {
+  bool opened = false;  // libext2fs opened the filesystem
+  bool found = false;
+  unsigned inode = 0;   // to tell two names of one file apart from two files (/sbin/init -> systemd)
+  std::string missing;  // the errno-like reason when not found: ENOENT, ENOTDIR, EISDIR, ...
+  unsigned long long size = 0;
+  std::vector<unsigned char> bytes;
+};
+
+Failure ReadExt2File(const std::string& path, long long offset, const std::string& name, long long limit,
+                     FileReport& out) {
+  static std::once_flag tables;
+  std::call_once(tables, [] { initialize_ext2_error_table(); });
+  ext2_filsys fs = nullptr;
+  errcode_t code = OpenExt2(path, offset, 0, 0, 0, &fs);
+  // A stale checksum does not stop the kernel reading files on a ro mount; neither does it here.
+  if (code) code = OpenExt2(path, offset, 0, 0, EXT2_FLAG_IGNORE_CSUM_ERRORS, &fs);
+  if (code) {
+    out.missing = Ext2Message(code);
+    return Failure{};
+  }
+  out.opened = true;
+  ext2_ino_t ino = 0;
+  code = ext2fs_namei_follow(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, name.c_str(), &ino);
+  if (code == EXT2_ET_FILE_NOT_FOUND) {
+    out.missing = "ENOENT";
+  } else if (code == EXT2_ET_NO_DIRECTORY) {
+    out.missing = "ENOTDIR";
+  } else if (code) {
+    out.missing = Ext2Message(code);
+  } else {
+    ext2_inode inode{};
+    out.inode = ino;
+    code = ext2fs_read_inode(fs, ino, &inode);
+    if (code) {
+      out.missing = Ext2Message(code);
+    } else if (!LINUX_S_ISREG(inode.i_mode)) {
+      out.missing = LINUX_S_ISDIR(inode.i_mode) ? "EISDIR" : "ENOTREG";
+    } else {
+      out.found = true;
+      out.size = EXT2_I_SIZE(&inode);
+      ext2_file_t file = nullptr;
+      code = ext2fs_file_open(fs, ino, 0, &file);
+      if (!code) {
+        out.bytes.resize(static_cast<size_t>(std::min<unsigned long long>(out.size, limit)));
+        size_t got = 0;
+        while (got < out.bytes.size()) {
+          unsigned int n = 0;
+          code = ext2fs_file_read(file, out.bytes.data() + got, static_cast<unsigned>(out.bytes.size() - got),
+                                  &n);
+          if (code || n == 0) break;
+          got += n;
+        }
+        out.bytes.resize(got);
+        ext2fs_file_close(file);
+      }
+      if (code) out.missing = Ext2Message(code);  // found, but a block would not read
+    }
+  }
+  ext2fs_close_free(&fs);
+  return Failure{};
+}
+
+Napi::Value FileToJs(Napi::Env env, FileReport& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("opened", r.opened);
+  o.Set("found", r.found);
+  if (!r.missing.empty()) o.Set("error", r.missing);
+  if (r.inode) o.Set("inode", r.inode);
+  if (r.found) {
+    o.Set("size", Napi::Number::New(env, static_cast<double>(r.size)));
+    o.Set("bytes", Napi::Buffer<unsigned char>::Copy(env, r.bytes.data(), r.bytes.size()));
+  }
+  return o;
+}
+
 // ---- loop devices -----------------------------------------------------------
 
 struct LoopReport {
@@ -908,6 +992,30 @@ Napi::Value ReadAreaProbe(const Napi::CallbackInfo& info) {
   return PostProbe<AreaReport>(
       info, [offset, length](const std::string& p, AreaReport& r) { return ReadArea(p, offset, length, r); },
       AreaToJs);
+}
+
+// ext2ReadFile(path, offsetBytes, fileName, maxBytes): a regular file of an ext2/3/4
+// filesystem, at most 1 MiB of it; fileName is relative to the filesystem's root.
+Napi::Value Ext2ReadFile(const Napi::CallbackInfo& info) {
+  auto offset = static_cast<long long>(ArgNumber(info, 1));
+  auto limit = static_cast<long long>(ArgNumber(info, 3));
+  if (info.Length() < 3 || !info[2].IsString()) {
+    Napi::TypeError::New(info.Env(), "fileName must be a string").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  std::string name = info[2].As<Napi::String>().Utf8Value();
+  if (offset < 0 || limit <= 0 || limit > (1 << 20) || name.empty() || name.size() > 4096 ||
+      name.find('\0') != std::string::npos) {
+    Napi::RangeError::New(info.Env(), "offset must be >= 0, maxBytes in 1..1048576, fileName 1..4096 bytes")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return PostProbe<FileReport>(
+      info,
+      [offset, name, limit](const std::string& p, FileReport& r) {
+        return ReadExt2File(p, offset, name, limit, r);
+      },
+      FileToJs);
 }
 
 // crc32c(buffer, seed): libext2fs's CRC32C, no final inversion (as ext4, jbd2, xfs and btrfs start it).

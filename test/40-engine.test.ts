@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskInspector } from '../src/disk/inspector.js';
 import { ReplayDriver } from '../src/driver/replay-driver.js';
 import type { Signal } from '../src/driver/signals.js';
+import { parseTimeline } from '../src/driver/timeline.js';
 import { BootTest, type BootTestReport, type Phase } from '../src/engine/boot-test.js';
 import type { VmSpec } from '../src/engine/vm-spec.js';
 import { buildSampleDisks } from '../src/samples/sample-disks.js';
@@ -398,5 +399,38 @@ describe('config errors and an empty backing device recorded on real Xen: decide
       'set root=/dev/xvda in the extra = "..." (or cmdline) line of the config',
     );
     expect(report.causes.map((c) => c.code)).not.toContain('DIDF');
+  });
+});
+
+describe('a backing device the preflight cannot see (a hotplug script attaches it)', () => {
+  // The uvde recording: the block script wrote physical-device "7:6" at 6.761 s, xl create returned
+  // at 7.351 s, the backend's own sectors="0" came at 13.765 s, when the frontend connected.
+  const scriptDisk = (): VmSpec =>
+    spec(undefined, {
+      disks: [
+        {
+          vdev: 'xvda',
+          device: 51712,
+          spec: 'vdev=xvda, script=block-iscsi, target=iqn.2026-12.example:guest',
+        },
+      ],
+    });
+  it('0 sectors behind physical-device decides UVDE at creation, not when the frontend connects', async () => {
+    const signals = [...recorded('uvde'), ...parseTimeline('6.800 backing 51712/7:6 0')].sort(
+      (a, b) => a.at - b.at,
+    );
+    const { report } = await run([signals], scriptDisk(), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.tries[0]?.times).toMatchObject({ hardwareCreationMs: 7351, verdictMs: 7351 });
+    expect(report.tries[0]?.reason).toBe(
+      'the virtual disk has no backing storage (its block device has 0 sectors)',
+    );
+    expect(report.causes[0]).toMatchObject({ code: 'UVDE', disk: 'xvda' });
+  });
+  it('without the backing signal the same recording is decided when the VBD connects with sectors="0"', async () => {
+    const { report } = await run([recorded('uvde')], scriptDisk(), { retries: 0 });
+    // sectors="0" at 13.765 s; both ends Connected (4/4) at 13.853 s.
+    expect(report.tries[0]?.times.verdictMs).toBe(13853);
+    expect(report.causes[0]).toMatchObject({ code: 'UVDE' });
   });
 });

@@ -4,7 +4,7 @@
  * and a console log like xenconsoled's. libxenstat has no hypervisor here, so
  * counters and domain state are absent; the real testbed covers those.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { XenDriver, xenconsoledGuestLogDir } from '../src/driver/xen-driver.js';
 import { BootTest } from '../src/engine/boot-test.js';
 import type { VmSpec } from '../src/engine/vm-spec.js';
 import { XenStore } from '../src/xen/xenstore.js';
+import { freeLoopDevice } from './support/loop-devices.js';
 import { startXenstored } from './support/xenstored/index.js';
 
 let daemon: Awaited<ReturnType<typeof startXenstored>>;
@@ -62,7 +63,7 @@ function spec(name: string, file: string): VmSpec {
 }
 
 /** One try of `name` through the XenDriver and the fake xl's scenario. */
-async function bootTest(name: string, file: string, scenario: 'normal' | 'uvde') {
+async function bootTest(name: string, file: string, scenario: 'normal' | 'uvde' | 'backing') {
   process.env.FAKE_XL_SCENARIO = scenario;
   const { rules } = await loadRules();
   return new BootTest(spec(name, file), driver, {
@@ -117,6 +118,28 @@ describe('XenDriver through BootTest', () => {
     expect(report.tries[0]?.reason).toContain('0 sectors');
     expect(report.causes.map((c) => c.code)).toContain('UVDE');
   });
+
+  const loop = freeLoopDevice();
+  it.skipIf(!loop.device)(
+    `a backend whose physical-device has 0 sectors in sysfs is UVDE before the frontend connects ${loop.reason ?? ''}`,
+    async () => {
+      // An unattached loop device: /sys/dev/block/7:N/size is 0 on this host too.
+      const st = await stat(loop.device as string);
+      const major = Math.floor(st.rdev / 256);
+      const minor = st.rdev % 256;
+      process.env.FAKE_XL_PHYSDEV = `${major.toString(16)}:${minor.toString(16)}`;
+      const report = await bootTest('backingvm', await cfg('backingvm'), 'backing');
+      delete process.env.FAKE_XL_PHYSDEV;
+      expect(report.verdict).toBe('PERMANENT');
+      expect(report.tries[0]?.reason).toBe(
+        'the virtual disk has no backing storage (its block device has 0 sectors)',
+      );
+      expect(
+        report.tries[0]?.evidence.some((e) => e.detail.includes(`/sys/dev/block/${major}:${minor}/size`)),
+      ).toBe(true);
+      expect(report.causes.map((c) => c.code)).toContain('UVDE');
+    },
+  );
 
   it('refuses to destroy a domain it did not create, or one renamed since', async () => {
     const store = await XenStore.open();

@@ -86,7 +86,7 @@ export function analyseVirtualizedSystem(
         remedy: `fix the target of ${vdev} (${v.params ?? '?'}): ${v.hotplugError ?? 'see the hotplug log in /var/log/xen'}`,
       });
     }
-    if (v.sectors === 0) {
+    if (v.sectors === 0 || v.backing?.sectors === 0) {
       const loop = v.params?.match(/^\/dev\/loop\d+$/) ? v.params : undefined;
       causes.push({
         code: 'UVDE',
@@ -95,7 +95,18 @@ export function analyseVirtualizedSystem(
         confidence: 0.8,
         disk: vdev,
         evidence: [
-          { source: 'xenstore', detail: 'the backend reports an empty disk', value: `${backend}/sectors=0` },
+          v.sectors === 0
+            ? {
+                source: 'xenstore',
+                detail: 'the backend reports an empty disk',
+                value: `${backend}/sectors=0`,
+              }
+            : {
+                source: 'xenstore',
+                ...(v.backing ? { at: v.backing.at } : {}),
+                detail: `the backend's physical device has 0 sectors (/sys/dev/block/${v.backing?.physicalDevice}/size)`,
+                value: `${backend}/physical-device=${v.backing?.physicalDevice}`,
+              },
           ...(v.connectedAt !== undefined
             ? [{ source: 'xenstore' as const, at: v.connectedAt, detail: 'VBD connected (4/4) anyway' }]
             : []),

@@ -20,6 +20,13 @@ import type {
 import { shellQuote } from '../util/shell-quote.js';
 import { diskInspectorOptions } from '../util/validate-options.js';
 import {
+  GRUB_CONFIGS,
+  type GuestBootFiles,
+  grubPathInFs,
+  parseFstab,
+  parseGrubConfig,
+} from './guest-boot-files.js';
+import {
   BTRFS_SUPER_OFFSET,
   btrfsLeafChunks,
   btrfsMap,
@@ -87,6 +94,11 @@ export interface InspectOptions {
    * by what that kernel accepts; without it, by the newest kernel modelled.
    */
   guestKernel?: string;
+  /**
+   * Also read what the guest's own files say its boot needs (/etc/fstab, its
+   * init, the grub config pygrub reads) from every ext filesystem that opens.
+   */
+  bootFiles?: boolean;
 }
 
 export interface Ext2State {
@@ -109,6 +121,8 @@ export interface FilesystemInfo {
   label?: string;
   /** Present when the area was checked as ext2/3/4. */
   ext?: Ext2State;
+  /** The guest's boot files found in it (InspectOptions.bootFiles, ext2/3/4 only). */
+  boot?: GuestBootFiles;
 }
 
 /** The raw facts behind a FilesystemInfo, kept out of the (JSON) report. */
@@ -117,6 +131,11 @@ interface FilesystemFacts {
   raw?: RawSuperblocks;
 }
 const FACTS = new WeakMap<FilesystemInfo, FilesystemFacts>();
+/** Where on the disk each filesystem starts, for reading files from it later. */
+const FS_AREA = new WeakMap<FilesystemInfo, { offset: number }>();
+// fstab and grub.cfg are a few KiB; a bigger one is read in part and said to be.
+const BOOT_FILE_LIMIT = 256 * 1024;
+const MAX_GRUB_ENTRIES_CHECKED = 32;
 function factsOf(fs: FilesystemInfo): FilesystemFacts {
   const known = FACTS.get(fs);
   if (known) return known;
@@ -130,6 +149,8 @@ export interface PartitionInfo {
   kind: 'normal' | 'logical' | 'extended';
   startSector: number;
   lengthSectors: number;
+  /** PARTUUID= as Linux matches it (GPT entry GUID; MBR "<signature>-<NN>"), from libblkid. */
+  partUuid?: string;
   filesystem: FilesystemInfo;
 }
 
@@ -143,6 +164,8 @@ export interface DiskInspection {
   /** libparted's label: msdos, gpt, loop (a filesystem on the whole disk), ... or 'none'. */
   label: string;
   partitions: PartitionInfo[];
+  /** The disk's own id (MBR signature or GPT disk GUID), as libblkid gives it. */
+  tableId?: string;
   /** The filesystem on the whole disk, when there is no partition table. */
   wholeDisk?: FilesystemInfo;
   /** backupHeader 'not-needed': the primary is valid, so the backup was not examined (Linux reads only the primary). */
@@ -284,9 +307,62 @@ export class DiskInspector {
       inspection.partitions = [];
     }
 
+    const table = wholeDisk.partitionTable;
+    if (table?.id) inspection.tableId = table.id;
+    for (const p of inspection.partitions) {
+      const uuid = table?.partitions.find((b) => b.number === p.number)?.uuid;
+      if (uuid) p.partUuid = uuid;
+    }
+    if (options.bootFiles) {
+      for (const fs of [...inspection.partitions.map((p) => p.filesystem), inspection.wholeDisk]) {
+        const area = fs && FS_AREA.get(fs);
+        if (fs && area && (fs.ext?.primary === 'valid' || factsOf(fs).ext?.deep?.opened))
+          fs.boot = await this.#bootFiles(addon, realPath, area.offset);
+      }
+    }
+
     await this.#judge(addon, inspection, wholeDisk, kernel);
     inspection.elapsedMs = performance.now() - started;
     return inspection;
+  }
+
+  /** What the guest's own files in one ext filesystem say its boot needs. */
+  async #bootFiles(addon: NativeAddon, diskPath: string, offset: number): Promise<GuestBootFiles> {
+    const read = (name: string, maxBytes: number) =>
+      this.#probe('ext2fs_file_read', diskPath, () => addon.ext2ReadFile(diskPath, offset, name, maxBytes));
+    const boot: GuestBootFiles = {};
+    const fstab = await read('etc/fstab', BOOT_FILE_LIMIT);
+    if (fstab.found && fstab.bytes)
+      boot.fstab = {
+        ...parseFstab(fstab.bytes.toString('utf8')),
+        ...((fstab.size ?? 0) > BOOT_FILE_LIMIT ? { truncated: true } : {}),
+      };
+    const init = await read('sbin/init', 1);
+    if (init.found) {
+      let systemd = false;
+      for (const name of ['lib/systemd/systemd', 'usr/lib/systemd/systemd']) {
+        const target = await read(name, 1);
+        if (target.found && target.inode !== undefined && target.inode === init.inode) systemd = true;
+      }
+      boot.init = systemd ? 'systemd' : 'other';
+    }
+    for (const { file, legacy } of GRUB_CONFIGS) {
+      const cfg = await read(file, BOOT_FILE_LIMIT);
+      if (!cfg.found || !cfg.bytes) continue;
+      const parsed = parseGrubConfig(cfg.bytes.toString('utf8'), legacy);
+      for (const entry of parsed.entries.slice(0, MAX_GRUB_ENTRIES_CHECKED)) {
+        for (const which of ['kernel', 'initrd'] as const) {
+          const rel = entry[which] && grubPathInFs(entry[which]);
+          if (!rel) continue;
+          const found = (await read(rel, 1)).found;
+          if (which === 'kernel') entry.kernelFound = found;
+          else entry.initrdFound = found;
+        }
+      }
+      boot.grub = { file, ...parsed };
+      break;
+    }
+    return boot;
   }
 
   async #checkTarget(
@@ -374,6 +450,7 @@ export class DiskInspector {
       (await this.#probe('blkid_do_safeprobe', diskPath, () => addon.blkidProbe(diskPath, offset, size)));
     let type = blkid.values.TYPE ?? partedType ?? null;
     const info: FilesystemInfo = { type };
+    FS_AREA.set(info, { offset });
     if (blkid.values.UUID) info.uuid = blkid.values.UUID;
     if (blkid.values.LABEL) info.label = blkid.values.LABEL;
     if (type === null && !blkid.partitionTable) {

@@ -18,6 +18,12 @@ export type Signal =
   | { at: number; source: 'xs'; path: string; value: string | null }
   /** One VBD counter, from libxenstat or sysfs. */
   | { at: number; source: 'vbd'; device: number; counter: VbdCounter; value: number }
+  /**
+   * The size of the block device a VBD backend's physical-device names (read in
+   * dom0 from /sys/dev/block/<major:minor>/size once the hotplug script wrote it,
+   * before the guest's frontend connects).
+   */
+  | { at: number; source: 'backing'; device: number; physicalDevice: string; sectors: number }
   /** The domain's state flags, or 'gone' when it no longer exists. */
   | { at: number; source: 'dom'; flags: DomainFlag[] | 'gone' }
   /** Raw console text as read (may hold several lines or end mid-line). */

@@ -71,6 +71,18 @@ export function parseTimeline(text: string, file = '<timeline>'): Signal[] {
         });
         break;
       }
+      case 'backing': {
+        const [device, physicalDevice] = (key as string).split('/');
+        const sectors = Number(rest);
+        if (
+          !physicalDevice ||
+          !/^[0-9a-f]+:[0-9a-f]+$/i.test(physicalDevice) ||
+          !Number.isSafeInteger(sectors)
+        )
+          fail(file, lineNo, 'expected "backing <device>/<major:minor> <sectors>"');
+        signals.push({ at, source: 'backing', device: Number(device), physicalDevice, sectors });
+        break;
+      }
       case 'dom':
         if (key === 'gone') signals.push({ at, source: 'dom', flags: 'gone' });
         else {
@@ -112,6 +124,8 @@ export function formatSignal(s: Signal): string {
       return s.value === null ? `${t} xs-rm ${s.path} -` : `${t} xs ${s.path} ${JSON.stringify(s.value)}`;
     case 'vbd':
       return `${t} vbd ${s.device}/${s.counter} ${s.value}`;
+    case 'backing':
+      return `${t} backing ${s.device}/${s.physicalDevice} ${s.sectors}`;
     case 'dom':
       return s.flags === 'gone' ? `${t} dom gone -` : `${t} dom state ${s.flags.join(',')}`;
     case 'con':

@@ -121,6 +121,22 @@ async function notDom0(error: unknown): Promise<unknown> {
   );
 }
 
+// The block hotplug script writes the device it attached as "<major>:<minor>" in hex
+// (tools/hotplug/Linux/block-common.sh write_dev: printf '%x:%x').
+const PHYSICAL_DEVICE = /^\/local\/domain\/0\/backend\/vbd\/\d+\/(\d+)\/physical-device$/;
+
+/** The size in 512-byte sectors of the block device physical-device names, from sysfs. */
+async function backingSectors(
+  value: string,
+): Promise<{ physicalDevice: string; sectors: number } | undefined> {
+  const m = /^([0-9a-f]{1,8}):([0-9a-f]{1,8})$/i.exec(value.trim());
+  if (!m) return undefined;
+  const physicalDevice = `${Number.parseInt(m[1] as string, 16)}:${Number.parseInt(m[2] as string, 16)}`;
+  const text = await readFile(`/sys/dev/block/${physicalDevice}/size`, 'utf8').catch(() => undefined);
+  const sectors = text === undefined ? Number.NaN : Number(text.trim());
+  return Number.isSafeInteger(sectors) ? { physicalDevice, sectors } : undefined;
+}
+
 export class XenDriver implements BootDriver {
   readonly kind = 'xen' as const;
   readonly #store: XenStore;
@@ -169,9 +185,17 @@ export class XenDriver implements BootDriver {
     let domid: number | undefined;
     let createdSent = false;
     const early: Signal[] = []; // xenstore changes seen before `xl create` returned
-    const emit = (s: Signal) => {
+    const push = (s: Signal) => {
       if (createdSent || s.source === 'xl' || s.source === 'fault' || s.source === 'tick') queue.push(s);
       else early.push(s);
+    };
+    const emit = (s: Signal) => {
+      push(s);
+      const device = s.source === 'xs' && s.value ? PHYSICAL_DEVICE.exec(s.path)?.[1] : undefined;
+      if (device && s.source === 'xs' && s.value)
+        void backingSectors(s.value).then((b) => {
+          if (b && !stopped) push({ at: now(), source: 'backing', device: Number(device), ...b });
+        });
     };
     let stopped = false;
 

@@ -250,13 +250,24 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         .map((d) => d.disk.device as number),
     );
     const certainFailure = certainFailureOf(spec, pre);
+    const neededDevices = new Set(
+      spec.disks
+        .filter((d) => pre.bootNeeds?.neededDisks.includes(d.vdev) && d.device !== undefined)
+        .map((d) => d.device as number),
+    );
     const tries: TryState[] = [];
     let verdict: BootVerdict | undefined;
     let reason: string | undefined;
     for (let index = 0; verdict === undefined; index++) {
       if (index > 0) this.#enter('retry', index);
       this.#enter('create', index);
-      const t = await this.#runTry(index, damagedDevices, blockFrontendMissing, certainFailure);
+      const t = await this.#runTry(
+        index,
+        damagedDevices,
+        blockFrontendMissing,
+        certainFailure,
+        neededDevices,
+      );
       tries.push(t);
       // Destroyed by someone else: nothing of ours is left to destroy.
       if (t.report.outcome === 'vanished' && t.created) this.#live.delete(t.created.domid);
@@ -313,6 +324,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     damagedDevices: Set<number>,
     blockFrontendMissing: boolean,
     certainFailure: CertainFailure | undefined,
+    neededDevices: ReadonlySet<number>,
   ): Promise<TryState> {
     const vcr = new VcrMonitor();
     const rootDisk = this.spec.rootDevice ? wholeDiskDevice(this.spec.rootDevice) : undefined;
@@ -323,6 +335,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         configuredDisks: this.spec.disks.length,
         damagedDevices,
         ...(rootDisk !== undefined ? { rootDisk } : {}),
+        ...(neededDevices.size > 0 ? { neededDevices } : {}),
         hasRamdisk: this.spec.ramdisk !== undefined,
         blockFrontendMissing,
         ...(certainFailure ? { certainFailure } : {}),

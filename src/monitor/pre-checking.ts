@@ -1,10 +1,12 @@
 import { type Cause, type Evidence, PAPER_FAULT } from '../analysis/evidence.js';
-import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing-disk.js';
 /**
  * Pre-Checking (paper module 2): the environment and the VM before any boot.
  * Refuses to test over an existing domain, and predicts faults from the
  * config, the disks and the kernel in milliseconds, without booting.
  */
+import { type GuestBootNeeds, guestBootNeeds } from '../analysis/guest-boot-needs.js';
+import { versionFromKernelFileName } from '../analysis/kernel/kernel-config.js';
+import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing-disk.js';
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import type { VmSpec } from '../engine/vm-spec.js';
@@ -25,6 +27,8 @@ export interface PreflightDeps {
 
 export interface PreflightResult {
   disks: DiskReport[];
+  /** What the guest's own files (fstab, grub config) say its boot needs, judged against the disks. */
+  bootNeeds?: GuestBootNeeds;
   kernel?: KernelCheck;
   causes: Cause[];
   elapsedMs: number;
@@ -43,8 +47,18 @@ function rootFsType(spec: VmSpec, disks: DiskReport[]): string | null {
 
 export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<PreflightResult> {
   const started = performance.now();
-  const disks = await inspectVmDisks(spec.disks, (p, o) => deps.inspectDisk(p, o), guestKernelOf(spec));
+  const inspect = (p: string, o?: InspectOptions) => deps.inspectDisk(p, { ...o, bootFiles: true });
+  let disks = await inspectVmDisks(spec.disks, inspect, guestKernelOf(spec));
+  let bootNeeds = guestBootNeeds(spec, disks);
+  // pygrub boots a kernel from the image: its release judges the filesystems' features.
+  const grubKernel =
+    !spec.kernel && bootNeeds.grubKernel ? versionFromKernelFileName(bootNeeds.grubKernel) : undefined;
+  if (grubKernel) {
+    disks = await inspectVmDisks(spec.disks, inspect, grubKernel);
+    bootNeeds = guestBootNeeds(spec, disks);
+  }
   const causes = analyseVirtualDisks(disks);
+  causes.push(...bootNeeds.problems.map((p) => p.cause));
 
   if (spec.disks.length === 0 && expectsRootDisk(spec)) {
     causes.push({
@@ -117,7 +131,7 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
       });
     }
   }
-  return { disks, ...(kernel ? { kernel } : {}), causes, elapsedMs: performance.now() - started };
+  return { disks, bootNeeds, ...(kernel ? { kernel } : {}), causes, elapsedMs: performance.now() - started };
 }
 
 /** A fact known before boot that makes the boot fail for certain, and so decides a try at once. */
@@ -143,6 +157,18 @@ const CERTAIN_DISK_ERRORS = new Set<string>([
  * same preflight gives the same answer however fast the boot goes.
  */
 export function certainFailureOf(spec: VmSpec, pre: PreflightResult): CertainFailure | undefined {
+  // In the order the boot meets them: pygrub in dom0, the kernel and root, then systemd's fstab mounts.
+  const certain = pre.bootNeeds?.problems.filter((p) => p.certain) ?? [];
+  const asFailure = (p: (typeof certain)[number]) => ({ reason: p.cause.title, evidence: p.cause.evidence });
+  const pygrub = certain.find((p) => p.neededFor === 'pygrub');
+  if (pygrub) return asFailure(pygrub);
+  const root = rootFailureOf(spec, pre) ?? certain.find((p) => p.neededFor === 'root');
+  if (root) return 'cause' in root ? asFailure(root) : root;
+  const mount = certain.find((p) => p.neededFor !== 'pygrub' && p.neededFor !== 'root');
+  return mount ? asFailure(mount) : undefined;
+}
+
+function rootFailureOf(spec: VmSpec, pre: PreflightResult): CertainFailure | undefined {
   for (const p of pre.kernel?.problems ?? []) {
     if (CERTAIN_KERNEL_PROBLEMS.has(p.code))
       return { reason: p.message, evidence: [{ source: 'kernel', detail: p.message, value: p.code }] };

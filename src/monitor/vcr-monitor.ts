@@ -27,6 +27,8 @@ export interface VbdView {
   backendStateAt?: number;
   /** Backend's size of the disk; 0 means an empty backing device (unattached loop). */
   sectors?: number;
+  /** The backing block device's size read in dom0 once the backend named it (physical-device). */
+  backing?: { physicalDevice: string; sectors: number; at: number };
   /** What backs the disk: the `params` node (a path for phy/file). */
   params?: string;
   /** Backend type node: phy, file, qdisk... */
@@ -93,6 +95,13 @@ export class VcrMonitor {
         v.counters[signal.counter] = signal.value;
         return;
       }
+      case 'backing':
+        this.#vbd(signal.device).backing = {
+          physicalDevice: signal.physicalDevice,
+          sectors: signal.sectors,
+          at: signal.at,
+        };
+        return;
       case 'dom':
         if (signal.flags === 'gone') s.goneAt ??= signal.at;
         else {

@@ -19,6 +19,8 @@ export interface DetectorContext {
   damagedDevices: ReadonlySet<number>;
   /** The device number of the disk root= is on, when it names one. */
   rootDisk?: number;
+  /** Disks the guest's own fstab makes the boot need (systemd mounts them without nofail). */
+  neededDevices?: ReadonlySet<number>;
   /** The VM boots with a ramdisk (its initramfs may load drivers the kernel lacks). */
   hasRamdisk?: boolean;
   /** The preflight found neither the kernel nor its ramdisk has xen-blkfront. */
@@ -46,8 +48,8 @@ export type BootDecision =
 export class VmBootFailDetector {
   /** Everything seen that speaks of a failure, in order. */
   readonly evidence: Evidence[] = [];
-  readonly #ctx: Required<Omit<DetectorContext, 'rootDisk' | 'certainFailure'>> &
-    Pick<DetectorContext, 'rootDisk' | 'certainFailure'>;
+  readonly #ctx: Required<Omit<DetectorContext, 'rootDisk' | 'certainFailure' | 'neededDevices'>> &
+    Pick<DetectorContext, 'rootDisk' | 'certainFailure' | 'neededDevices'>;
   readonly #flagged = new Set<string>();
   /** When the initramfs said it waits for its root (cue root-wait). */
   #rootWaitAt: number | undefined;
@@ -107,6 +109,7 @@ export class VmBootFailDetector {
 
   /** Only the disk the boot needs may fail it; a damaged data disk is a finding on a booted VM. */
   #bootNeeds(device: number): boolean {
+    if (this.#ctx.neededDevices?.has(device)) return true;
     const root = this.#ctx.rootDisk;
     return root !== undefined ? device === root : this.#ctx.configuredDisks === 1;
   }
@@ -211,7 +214,17 @@ export class VmBootFailDetector {
       });
       return this.#fail(now, 'the disk hotplug script failed');
     }
-    if (v.connectedAt !== undefined && v.sectors === 0) {
+    if (v.backing?.sectors === 0 && this.#bootNeeds(v.device) && this.vcr.state.createdAt !== undefined) {
+      // The hotplug script attached an empty device: known before the frontend even starts.
+      this.#note(`backing0:${v.device}`, {
+        source: 'xenstore',
+        at: v.backing.at,
+        detail: `VBD ${v.device}: the backend's physical device ${v.backing.physicalDevice} has 0 sectors (/sys/dev/block/${v.backing.physicalDevice}/size)`,
+        value: `${backend}/physical-device=${v.backing.physicalDevice} params=${v.params ?? '?'}`,
+      });
+      return this.#fail(now, 'the virtual disk has no backing storage (its block device has 0 sectors)');
+    }
+    if (v.connectedAt !== undefined && v.sectors === 0 && this.#bootNeeds(v.device)) {
       this.#note(`sectors0:${v.device}`, {
         source: 'xenstore',
         at: now,

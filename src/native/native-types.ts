@@ -91,7 +91,15 @@ export interface NativeBlkidReport {
   partitionTable: {
     type: string;
     id: string;
-    partitions: { number: number; startSector: number; sizeSectors: number; type: string; name: string }[];
+    partitions: {
+      number: number;
+      startSector: number;
+      sizeSectors: number;
+      type: string;
+      name: string;
+      /** PARTUUID (GPT entry GUID, MBR "<signature>-<NN>"); empty when the table has none. */
+      uuid: string;
+    }[];
   } | null;
 }
 
@@ -199,6 +207,17 @@ export interface NativeLoopReport {
   partscan?: boolean;
 }
 
+export interface NativeFileReport {
+  /** libext2fs opened the filesystem. */
+  opened: boolean;
+  found: boolean;
+  /** Why not found (ENOENT, ENOTDIR, EISDIR, ENOTREG, or libext2fs's message). */
+  error?: string;
+  inode?: number;
+  size?: number;
+  bytes?: Buffer;
+}
+
 export interface NativeAddon {
   setErrorClass(cls: new (message: string, details: never) => Error): void;
   libraryStatus(): Record<'xenstore' | 'xenstat' | 'parted' | 'ext2fs' | 'blkid', NativeLibraryStatus>;
@@ -213,6 +232,13 @@ export interface NativeAddon {
   loopProbe(path: string): Promise<NativeLoopReport>;
   /** Raw bytes on the disk thread; at most 1 MiB, short at the end of the disk. */
   readArea(path: string, offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /** A regular file of an ext filesystem at offsetBytes, read-only; at most maxBytes (≤ 1 MiB) of it. */
+  ext2ReadFile(
+    path: string,
+    offsetBytes: number,
+    fileName: string,
+    maxBytes: number,
+  ): Promise<NativeFileReport>;
   /** libext2fs's CRC32C without final inversion. */
   crc32c(bytes: Buffer, seed: number): number;
   diskThreadReadOnly(): boolean;

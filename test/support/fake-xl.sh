@@ -4,7 +4,9 @@
 #   FAKE_XL_DOMID        domid to create (default 5)
 #   FAKE_XL_CONSOLE_DIR  where guest-<name>.log goes
 #   FAKE_XL_LOG          every call is appended here
-#   FAKE_XL_SCENARIO     uvde (backend connects with sectors=0) | normal
+#   FAKE_XL_SCENARIO     uvde (backend connects with sectors=0) | normal |
+#                        backing (the hotplug script names FAKE_XL_PHYSDEV, hex major:minor, as
+#                        physical-device; the frontend never connects)
 set -u
 echo "$*" >> "${FAKE_XL_LOG:-/dev/null}"
 cmd=$1; shift
@@ -18,6 +20,10 @@ create)
   log=${FAKE_XL_CONSOLE_DIR}/guest-$name.log
   xenstore-write /local/domain/$id/name "$name" /local/domain/$id/domid "$id" \
     $f/state 1 $f/backend "$b" $b/params /dev/loop6 $b/type phy $b/state 2
+  if [ "${FAKE_XL_SCENARIO:-normal}" = backing ]; then
+    xenstore-write $b/physical-device "$FAKE_XL_PHYSDEV"
+    exit 0
+  fi
   (
     # Like xenconsoled, the log appears only once the domain exists (after xl create returned).
     sleep 0.2
