@@ -14,9 +14,9 @@ import { ReplayDriver } from '../src/driver/replay-driver.js';
 import type { Signal } from '../src/driver/signals.js';
 import { parseTimeline } from '../src/driver/timeline.js';
 import { BootTest } from '../src/engine/boot-test.js';
-import type { VmSpec } from '../src/engine/vm-spec.js';
 import { severityFor } from '../src/monitor/vm-console-monitor.js';
 import { buildSampleDisks } from '../src/samples/sample-disks.js';
+import type { VmSpec } from '../src/xl/vm-spec.js';
 
 /** Which disk each case boots from, and what the config looks like. */
 interface BenchCase {

@@ -2,14 +2,13 @@ import { ConsoleMatcher } from './analysis/console/matcher.js';
 import { loadRules } from './analysis/console/rules.js';
 import { type DiagnoseReport, diagnoseConsole } from './analysis/diagnose.js';
 import { type Cause, mergeCauses } from './analysis/evidence.js';
-/** The library's entry points: inspect (no boot) and test (boot on this dom0). */
-import { checkKernelSuitability } from './analysis/kernel/kernel-suitability.js';
 import { DiskInspector } from './disk/inspector.js';
 import type { BootDriver } from './driver/driver.js';
 import { XenDriver } from './driver/xen-driver.js';
 import { BootTest, type BootTestEvents, type BootTestReport } from './engine/boot-test.js';
-import { type VmSpec, vmSpecFromXlConfig } from './engine/vm-spec.js';
 import { invalidArgument } from './errors.js';
+/** The library's entry points: inspect (no boot) and test (boot on this dom0). */
+import { checkKernelSuitability } from './kernel/kernel-suitability.js';
 import { type KernelCheck, type PreflightResult, preflight } from './monitor/pre-checking.js';
 import { readTextFile } from './util/safe-open.js';
 import {
@@ -21,6 +20,7 @@ import {
   wholeNumber,
 } from './util/validate-options.js';
 import { readXlConfig } from './xl/config.js';
+import { type VmSpec, vmSpecFromXlConfig } from './xl/vm-spec.js';
 
 export interface InspectReport {
   schemaVersion: 1;

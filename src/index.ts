@@ -28,4 +28,4 @@ export type { Cause, CauseCode, Evidence } from './analysis/evidence.js';
 export { parseXlConfig, readXlConfig } from './xl/config.js';
 export type { XlConfig, XlDisk } from './xl/config.js';
 export { loadRules } from './analysis/console/rules.js';
-export { checkKernelSuitability } from './analysis/kernel/kernel-suitability.js';
+export { checkKernelSuitability } from './kernel/kernel-suitability.js';

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskInspector } from '../src/disk/inspector.js';
-import type { VmSpec } from '../src/engine/vm-spec.js';
 import { certainFailureOf, preflight } from '../src/monitor/pre-checking.js';
 import { buildSampleDisks } from '../src/samples/sample-disks.js';
+import type { VmSpec } from '../src/xl/vm-spec.js';
 
 let dir: string;
 const images: Record<string, string> = {};

@@ -12,8 +12,8 @@ import { ConsoleMatcher } from '../src/analysis/console/matcher.js';
 import { loadRules } from '../src/analysis/console/rules.js';
 import { XenDriver, xenconsoledGuestLogDir } from '../src/driver/xen-driver.js';
 import { BootTest } from '../src/engine/boot-test.js';
-import type { VmSpec } from '../src/engine/vm-spec.js';
 import { XenStore } from '../src/xen/xenstore.js';
+import type { VmSpec } from '../src/xl/vm-spec.js';
 import { freeLoopDevice } from './support/loop-devices.js';
 import { startXenstored } from './support/xenstored/index.js';
 

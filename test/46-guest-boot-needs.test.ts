@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFstab, parseGrubConfig } from '../src/disk/guest-boot-files.js';
 import { DiskInspector } from '../src/disk/inspector.js';
-import type { VmSpec } from '../src/engine/vm-spec.js';
 import { certainFailureOf, preflight } from '../src/monitor/pre-checking.js';
+import type { VmSpec } from '../src/xl/vm-spec.js';
 import { sha256File } from './support/checksum.js';
 
 const ROOT_UUID = '0b6a4d2e-4c1e-4f55-9d8a-0a1b2c3d4e5f';

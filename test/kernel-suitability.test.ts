@@ -12,12 +12,9 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InitramfsError, NewcScanner, listInitramfs } from '../src/analysis/kernel/initramfs.js';
-import {
-  type KernelSuitabilityOptions,
-  checkKernelSuitability,
-} from '../src/analysis/kernel/kernel-suitability.js';
-import { defaultToolDirs, findReadnotes } from '../src/analysis/kernel/tools.js';
+import { InitramfsError, NewcScanner, listInitramfs } from '../src/kernel/initramfs.js';
+import { type KernelSuitabilityOptions, checkKernelSuitability } from '../src/kernel/kernel-suitability.js';
+import { defaultToolDirs, findReadnotes } from '../src/kernel/tools.js';
 import {
   DEBIAN_CONFIG,
   VERSION,

@@ -9,9 +9,9 @@ import type { FstabEntry, GrubEntry } from '../disk/guest-boot-files.js';
  * 90 s device timeout.
  */
 import type { FilesystemInfo } from '../disk/inspector.js';
-import type { VmSpec } from '../engine/vm-spec.js';
 import type { DiskReport } from '../monitor/virtual-disk-information-inspector.js';
 import { xlString } from '../xl/config.js';
+import type { VmSpec } from '../xl/vm-spec.js';
 import type { Cause, Evidence } from './evidence.js';
 import { PAPER_FAULT } from './evidence.js';
 

@@ -1,6 +1,6 @@
-/** What VMCE (no disk line) findings share, whether found before boot or in xenstore. */
-import type { VmSpec } from '../engine/vm-spec.js';
 import { shellQuote } from '../util/shell-quote.js';
+/** What VMCE (no disk line) findings share, whether found before boot or in xenstore. */
+import type { VmSpec } from '../xl/vm-spec.js';
 import type { Evidence } from './evidence.js';
 
 /** Evidence for a `disk =` line that exists only as a comment, if there is one. */

@@ -1,9 +1,9 @@
-/** Virtualized System Analysis (paper module 8): what xenstore and the hypervisor show. */
-import type { VmSpec } from '../engine/vm-spec.js';
 import type { VcrState } from '../monitor/vcr-monitor.js';
 import { XenbusState } from '../monitor/vcr-monitor.js';
 import { shellQuote } from '../util/shell-quote.js';
 import { xlString } from '../xl/config.js';
+/** Virtualized System Analysis (paper module 8): what xenstore and the hypervisor show. */
+import type { VmSpec } from '../xl/vm-spec.js';
 import { type Cause, PAPER_FAULT } from './evidence.js';
 import { commentedOutDiskEvidence, missingDiskRemedy } from './missing-disk.js';
 

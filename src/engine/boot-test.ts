@@ -32,7 +32,7 @@ import {
 } from '../monitor/vm-console-monitor.js';
 import { VmCreationMonitor } from '../monitor/vm-creation-monitor.js';
 import { wholeDiskDevice } from '../xl/config.js';
-import { type VmSpec, expectsRootDisk } from './vm-spec.js';
+import { type VmSpec, expectsRootDisk } from '../xl/vm-spec.js';
 
 export type Phase =
   | 'pre-check'

@@ -5,16 +5,16 @@ import { type Cause, type Evidence, PAPER_FAULT } from '../analysis/evidence.js'
  * config, the disks and the kernel in milliseconds, without booting.
  */
 import { type GuestBootNeeds, guestBootNeeds } from '../analysis/guest-boot-needs.js';
-import { versionFromKernelFileName } from '../analysis/kernel/kernel-config.js';
 import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing-disk.js';
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
-import type { VmSpec } from '../engine/vm-spec.js';
-import { expectsRootDisk, hasBootSource } from '../engine/vm-spec.js';
 import { ErrorCode } from '../errors.js';
+import { versionFromKernelFileName } from '../kernel/kernel-config.js';
+import type { VmSpec } from '../xl/vm-spec.js';
+import { expectsRootDisk, hasBootSource } from '../xl/vm-spec.js';
 import { type DiskReport, guestKernelOf, inspectVmDisks } from './virtual-disk-information-inspector.js';
 
-/** A kernel check result, as far as the engine needs it (see src/analysis/kernel/). */
+/** A kernel check result, as far as the engine needs it (see src/kernel/). */
 export interface KernelCheck {
   verdict: 'suitable' | 'unsuitable' | 'unknown';
   problems: { code: string; message: string; remedy?: string; evidence?: Record<string, string> }[];

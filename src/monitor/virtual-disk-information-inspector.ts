@@ -1,11 +1,11 @@
+import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
+import { VmbootfailError } from '../errors.js';
 /**
  * Virtual Disk Information Inspector (paper module 6): inspects every disk of
  * the VM — not only the root disk — with the native inspector.
  */
-import { versionFromKernelFileName } from '../analysis/kernel/kernel-config.js';
-import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
-import type { VmDisk, VmSpec } from '../engine/vm-spec.js';
-import { VmbootfailError } from '../errors.js';
+import { versionFromKernelFileName } from '../kernel/kernel-config.js';
+import type { VmDisk, VmSpec } from '../xl/vm-spec.js';
 
 export interface DiskReport {
   disk: VmDisk;

@@ -9,13 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cause } from '../../src/analysis/evidence.js';
-import { checkKernelSuitability } from '../../src/analysis/kernel/kernel-suitability.js';
 import { missingDiskRemedy } from '../../src/analysis/missing-disk.js';
 import type { InspectReport } from '../../src/api.js';
 import { formatInspectReport } from '../../src/cli/format-report.js';
-import { vmSpecFromXlConfig } from '../../src/engine/vm-spec.js';
+import { checkKernelSuitability } from '../../src/kernel/kernel-suitability.js';
 import { printable, safeJson } from '../../src/util/printable.js';
 import { parseXlConfig } from '../../src/xl/config.js';
+import { vmSpecFromXlConfig } from '../../src/xl/vm-spec.js';
 import { cli } from './support/helpers.js';
 
 let dir: string;

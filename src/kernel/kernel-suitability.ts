@@ -5,8 +5,8 @@
 
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { shellCommand } from '../../util/shell-quote.js';
-import { xlString } from '../../xl/config.js';
+import { shellCommand } from '../util/shell-quote.js';
+import { xlString } from '../xl/config.js';
 import { errorText } from './compression.js';
 import { InitramfsError, type InitramfsListing, listInitramfs } from './initramfs.js';
 import {

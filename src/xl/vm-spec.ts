@@ -1,6 +1,6 @@
 /** What the engine needs to know about the VM under test, from its xl config. */
 import path from 'node:path';
-import type { XlConfig } from '../xl/config.js';
+import type { XlConfig } from './config.js';
 
 export interface VmDisk {
   /** Guest device name, e.g. xvda. */

@@ -2,7 +2,7 @@
 
 import type { Readable } from 'node:stream';
 import zlib, { createInflateRaw, gunzipSync } from 'node:zlib';
-import { createRegularFileStream, readRegularFileAt } from '../../util/safe-open.js';
+import { createRegularFileStream, readRegularFileAt } from '../util/safe-open.js';
 import { findTool, runTool } from './tools.js';
 
 export type Compression = 'gzip' | 'xz' | 'lzma' | 'zstd' | 'bzip2' | 'lz4' | 'lzo';

@@ -1,7 +1,7 @@
 /** Finding and reading a kernel's build configuration, as Debian installs it: /boot/config-<version>. */
 
 import { basename, dirname, join, resolve } from 'node:path';
-import { UnsafeFileError, openRegularFile } from '../../util/safe-open.js';
+import { UnsafeFileError, openRegularFile } from '../util/safe-open.js';
 import { errorText } from './compression.js';
 
 /** Debian's configs are ~260 KB; a much larger file is not a kernel config. */

@@ -4,7 +4,7 @@
  */
 
 import { stat } from 'node:fs/promises';
-import { createRegularFileStream } from '../../util/safe-open.js';
+import { createRegularFileStream } from '../util/safe-open.js';
 import {
   type Compression,
   debianPackageFor,

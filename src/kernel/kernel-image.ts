@@ -8,7 +8,7 @@
 
 import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { UnsafeFileError, openRegularFile } from '../../util/safe-open.js';
+import { UnsafeFileError, openRegularFile } from '../util/safe-open.js';
 import { type Compression, decompressBuffer, detectCompression, errorText } from './compression.js';
 import { runTool } from './tools.js';
 
