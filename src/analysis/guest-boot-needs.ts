@@ -214,6 +214,7 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
     if (!needs.neededDisks.includes(vdev)) needs.neededDisks.push(vdev);
   };
   let rootDevice = spec.rootDevice;
+  let rootFrom = 'root device';
 
   if (spec.bootloader && /pygrub$/.test(spec.bootloader) && !spec.kernel) {
     const at = pygrubFilesystem(spec, disks);
@@ -223,7 +224,10 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
       const candidates = chosen.entry ? [chosen.entry] : chosen.all;
       const missing = candidates.filter((e) => e.kernelFound === false || e.initrdFound === false);
       if (chosen.entry?.kernel) needs.grubKernel = chosen.entry.kernel;
-      rootDevice ??= rootArgOf(chosen.entry?.args);
+      if (!rootDevice && rootArgOf(chosen.entry?.args)) {
+        rootDevice = rootArgOf(chosen.entry?.args);
+        rootFrom = 'root= of the grub entry pygrub boots';
+      }
       if (missing.length === candidates.length && missing[0]) {
         const e = missing[0];
         const what = e.kernelFound === false ? `kernel ${e.kernel}` : `initrd ${e.initrd}`;
@@ -244,7 +248,7 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
               },
               { source: 'inspector', detail: `the ${what} is missing from the filesystem`, value: what },
             ],
-            remedy: `point the entry in /${grub?.file} of ${where(at)} at a kernel that exists (or reinstall the kernel package in the image)`,
+            remedy: `point the entry in /${grub?.file} of ${where(at)} at a kernel and initrd that exist (or reinstall the kernel package in the image)`,
           },
         });
       }
@@ -260,7 +264,11 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
   // root=/dev/xvd... is judged by the preflight's root checks; a tag (root=UUID=...) here.
   const rootLookup = rootDevice ? deviceLookup(rootDevice) : undefined;
   if (rootDevice && rootLookup?.kind === 'tag') {
-    const rootArg: Evidence = { source: 'config', detail: 'root device', value: `root=${rootDevice}` };
+    const rootArg: Evidence = {
+      source: rootFrom === 'root device' ? 'config' : 'inspector',
+      detail: rootFrom,
+      value: `root=${rootDevice}`,
+    };
     if (!root && !opaque && all.length > 0) {
       problems.push({
         neededFor: 'root',

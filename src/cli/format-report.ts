@@ -3,6 +3,7 @@ import type { DiagnoseReport } from '../analysis/diagnose.js';
 import { type Cause, confidenceLabel } from '../analysis/evidence.js';
 import type { InspectReport } from '../api.js';
 import type { BootTestReport, TryReport } from '../engine/boot-test.js';
+import type { PreflightResult } from '../monitor/pre-checking.js';
 import type { DiskReport } from '../monitor/virtual-disk-information-inspector.js';
 import { printableLines } from '../util/printable.js';
 
@@ -86,6 +87,7 @@ export function formatBootReport(r: BootTestReport): string {
   }
   lines.push('Virtual disks:');
   lines.push(...formatDiskReports(r.preflight.disks).map((l) => `  ${l}`));
+  lines.push(...formatBootNeeds(r.preflight.bootNeeds));
   if (r.verdict !== 'OK' && r.consoleTail) {
     lines.push('Console (last lines):');
     lines.push(
@@ -105,6 +107,17 @@ export function formatBootReport(r: BootTestReport): string {
   return printableLines(lines);
 }
 
+/** What the guest's fstab and grub config make the boot need, in one or two lines. */
+function formatBootNeeds(needs: PreflightResult['bootNeeds']): string[] {
+  if (!needs || (needs.neededDisks.length === 0 && !needs.grubKernel)) return [];
+  const root = needs.root ? `${needs.root.vdev}${needs.root.partition ?? ''}` : undefined;
+  const out = [
+    `  boot needs: ${needs.neededDisks.join(', ') || 'no disk found'}${root ? ` (root on ${root})` : ''}`,
+  ];
+  if (needs.grubKernel) out.push(`  pygrub boots: ${needs.grubKernel}`);
+  return out;
+}
+
 export function formatInspectReport(r: InspectReport): string {
   const lines: string[] = [];
   const { spec } = r;
@@ -114,6 +127,7 @@ export function formatInspectReport(r: InspectReport): string {
   );
   if (spec.disks.length === 0) lines.push('  no disk configured');
   lines.push(...formatDiskReports(r.preflight.disks).map((l) => `  ${l}`));
+  lines.push(...formatBootNeeds(r.preflight.bootNeeds));
   const k = r.preflight.kernel;
   if (k)
     lines.push(
