@@ -152,6 +152,33 @@ describe('parsing the guest files', () => {
   });
 });
 
+describe('reading files from a hostile image', () => {
+  it('a symlink loop, a directory, a fstab over the read limit and bad arguments: answers, never a crash', async () => {
+    const root = path.join(dir, 't-hostile');
+    mkdirSync(path.join(root, 'etc/fstab'), { recursive: true }); // a directory named fstab
+    mkdirSync(path.join(root, 'sbin'), { recursive: true });
+    symlinkSync('init', path.join(root, 'sbin/init')); // sbin/init -> itself
+    mkdirSync(path.join(root, 'boot/grub'), { recursive: true });
+    writeFileSync(
+      path.join(root, 'boot/grub/grub.cfg'),
+      `${'# filler\n'.repeat(40_000)}menuentry 'x' {\n linux /nope\n}\n`,
+    );
+    const disk = partitionedDisk('hostile', root, ROOT_UUID);
+    const inspection = await inspector.inspect(disk, { bootFiles: true });
+    const boot = inspection.partitions[0]?.filesystem.boot;
+    expect(boot?.fstab).toBeUndefined();
+    expect(boot?.init).toBeUndefined();
+    // 400 KB of config: the first 256 KiB are read, the entry after them is not seen.
+    expect(boot?.grub?.entries).toEqual([]);
+    const addon = (await import('../src/native/loader.js')).nativeAddon();
+    expect(() => addon.ext2ReadFile(disk, 1048576, 'etc/fstab', 2 * 1024 * 1024)).toThrow(RangeError);
+    expect(() => addon.ext2ReadFile(disk, 1048576, 'a\0b', 10)).toThrow(RangeError);
+    expect(() => addon.ext2ReadFile(disk, 1048576, 7 as unknown as string, 10)).toThrow(TypeError);
+    const notExt = await addon.ext2ReadFile(disk, 0, 'etc/fstab', 10);
+    expect(notExt).toMatchObject({ opened: false, found: false });
+  });
+});
+
 describe('what the guest files make the boot need', () => {
   it('reads fstab, init and grub from the image without writing to it', async () => {
     const before = await sha256File(disks.root as string);

@@ -15,7 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
-import { SPICE, consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
+import { SPICE, bootFilesTarget, consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 if (!(seconds > 0)) throw new Error(`FUZZ_SECONDS must be > 0, got ${process.env.FUZZ_SECONDS}`);
@@ -94,6 +94,7 @@ const corpora = seeds();
 const targets: [string, string[], (input: string) => void][] = [
   ['xl config parser', corpora.xl, xlConfigTarget],
   ['rules loader', corpora.rules, rulesTarget],
+  ['guest boot files', corpora.bootFiles, bootFilesTarget],
   ['console matcher', corpora.console, (text) => consoleTarget({ text, chunk: 1 + (text.length % 97) })],
 ];
 

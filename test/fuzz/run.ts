@@ -9,7 +9,7 @@
  * sources to build from; older versions download their binary from GitHub at install time.
  */
 import fc from 'fast-check';
-import { SPICE, consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
+import { SPICE, bootFilesTarget, consoleTarget, rulesTarget, seeds, xlConfigTarget } from './targets.js';
 
 const seconds = Number(process.env.FUZZ_SECONDS ?? 60);
 if (!(seconds > 0)) throw new Error(`FUZZ_SECONDS must be > 0, got ${process.env.FUZZ_SECONDS}`);
@@ -42,6 +42,7 @@ const input = (pool: string[]) =>
 const targets: [string, fc.IPropertyWithHooks<[never]> | fc.IProperty<[never]>][] = [
   ['xl config parser', fc.property(input(corpus.xl), xlConfigTarget) as never],
   ['rules loader', fc.property(input(corpus.rules), rulesTarget) as never],
+  ['guest boot files', fc.property(input(corpus.bootFiles), bootFilesTarget) as never],
   [
     'console matcher',
     fc.property(

@@ -7,6 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ConsoleMatcher } from '../../src/analysis/console/matcher.js';
 import { type ConsoleRule, DEFAULT_RULES_FILE, parseRules } from '../../src/analysis/console/rules.js';
+import { deviceLookup } from '../../src/analysis/guest-boot-needs.js';
+import { grubPathInFs, parseFstab, parseGrubConfig } from '../../src/disk/guest-boot-files.js';
 import { VmbootfailError } from '../../src/errors.js';
 import { parseXlConfig } from '../../src/xl/config.js';
 
@@ -44,6 +46,13 @@ export const SPICE: readonly string[] = [
   'root=',
   'EXT4-fs (xvda1): ',
   'login: ',
+  'UUID=',
+  '\\040',
+  'menuentry ',
+  ' {',
+  '}',
+  'set default=',
+  'linux /boot/vmlinuz',
 ];
 
 /** No single input may take longer than this (a backtracking regex or a quadratic loop would). */
@@ -83,6 +92,21 @@ export function rulesTarget(text: string): void {
   });
 }
 
+/** A guest's /etc/fstab or grub config, read from a hostile image: parsed, never thrown on. */
+export function bootFilesTarget(text: string): void {
+  timed('parseFstab/parseGrubConfig', text, () => {
+    const fstab = parseFstab(text);
+    if (fstab.entries.length > 512) throw new Error('fstab entries over their bound');
+    for (const e of fstab.entries) deviceLookup(e.spec);
+    for (const legacy of [false, true]) {
+      const grub = parseGrubConfig(text, legacy);
+      if (grub.defaultEntry !== undefined && grub.defaultEntry >= Math.max(1, grub.entries.length))
+        throw new Error(`default entry ${grub.defaultEntry} outside ${grub.entries.length} entries`);
+      for (const e of grub.entries) if (e.kernel) grubPathInFs(e.kernel);
+    }
+  });
+}
+
 let defaults: ConsoleRule[] | undefined;
 export function consoleTarget(input: { text: string; chunk: number }): void {
   defaults ??= parseRules(readFileSync(DEFAULT_RULES_FILE, 'utf8'), DEFAULT_RULES_FILE).rules;
@@ -107,7 +131,7 @@ function files(dir: string, ext: RegExp): string[] {
 }
 
 /** Seeds from the tests' own inputs. */
-export function seeds(): { xl: string[]; rules: string[]; console: string[] } {
+export function seeds(): { xl: string[]; rules: string[]; console: string[]; bootFiles: string[] } {
   const consoles = [
     ...files(path.join(ROOT, 'test/fixtures/timelines'), /\.console\.txt$/),
     ...files(path.join(ROOT, 'test/fixtures/consoles'), /\.txt$/),
@@ -123,5 +147,10 @@ export function seeds(): { xl: string[]; rules: string[]; console: string[] } {
       'version: 1\ndisable: [panic]\nrules:\n  - id: a\n    severity: fatal\n    category: OTHER\n    match: "(?<x>a+)+$"\n',
     ],
     console: consoles.length > 0 ? consoles : ['Kernel panic - not syncing: VFS: Unable to mount root fs\n'],
+    bootFiles: [
+      'UUID=0b6a4d2e-4c1e-4f55-9d8a-0a1b2c3d4e5f / ext4 errors=remount-ro 0 1\nLABEL=my\\040disk /data ext4 defaults,x-systemd.device-timeout=5 0 2\n/dev/xvdb1 none swap sw 0 0\n',
+      'set default=0\nmenuentry \'Debian GNU/Linux\' --class debian {\n\tlinux /boot/vmlinuz-6.1.0-28-amd64 root=UUID=x ro console=hvc0\n\tinitrd /boot/initrd.img-6.1.0-28-amd64\n}\nsubmenu \'Advanced\' {\n menuentry "a \\"b\\"" { linux16 (hd0,msdos1)/vmlinuz }\n}\n',
+      'default 1\ntitle Old\n kernel /vmlinuz-2.6 root=/dev/xvda1\n initrd /initrd-2.6\n',
+    ],
   };
 }
