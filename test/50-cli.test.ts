@@ -229,3 +229,66 @@ describe('bad input: precise message, documented exit code', () => {
     }
   });
 });
+
+describe('vmbootfail diagnose <log> on any machine', () => {
+  const failing = [
+    '[    1.20] blkfront: xvda: barrier or flush: disabled; persistent grants: enabled;',
+    'Begin: Waiting for root file system ... done.',
+    'Gave up waiting for root file system device.  Common problems:',
+    'ALERT!  /dev/xvda1 does not exist.  Dropping to a shell!',
+    '(initramfs) ',
+  ].join('\n');
+  it('a failed boot: exit 6, the family, the deciding line; --json is one document', async () => {
+    const log = path.join(dir, 'failed.log');
+    await writeFile(log, failing);
+    const text = cli('diagnose', log);
+    expect(text.code).toBe(6);
+    expect(text.out).toMatch(/FAILED/);
+    const json = cli('diagnose', '--json', log);
+    expect(json.code).toBe(6);
+    const report = JSON.parse(json.out);
+    expect(report).toMatchObject({ schemaVersion: 1, verdict: 'FAILED' });
+    expect(report.causes.length).toBeGreaterThan(0);
+  });
+  it('a boot that reached login: exit 0', async () => {
+    const log = path.join(dir, 'ok.log');
+    await writeFile(log, '[    2.10]  xvda: xvda1\nDebian GNU/Linux 12 web01 hvc0\n\nweb01 login: ');
+    const r = cli('diagnose', '--json', log);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ verdict: 'BOOTED', causes: [] });
+  });
+  it('--config: what the preflight proved about the VM ranks first (the disk has no partition table)', async () => {
+    const log = path.join(dir, 'failed-cfg.log');
+    await writeFile(log, failing);
+    const cfg = await config('diag', [
+      ...pv(builtInKernel, 'diag'),
+      `disk = [ '${images['zeroed-partition-table']},raw,xvda,rw' ]`,
+    ]);
+    const r = cli('diagnose', '--json', '--config', cfg, log);
+    expect(r.code).toBe(6);
+    const report = JSON.parse(r.out);
+    expect(report.causes[0]).toMatchObject({ paperFault: 'DIDF', disk: 'xvda' });
+    expect(report.preflight.causes[0]).toMatchObject({ paperFault: 'DIDF' });
+  });
+  it('--rules: a user rule decides a line the defaults do not know', async () => {
+    const rulesDir = path.join(dir, 'rules');
+    await mkdir(rulesDir, { recursive: true });
+    await writeFile(
+      path.join(rulesDir, 'site.yaml'),
+      "version: 1\nrules:\n  - id: site-appliance-halt\n    severity: fatal\n    category: OTHER\n    fault: UVKE\n    match: 'APPLIANCE HALTED: (?<why>.+)'\n    message: the appliance's init halted\n",
+    );
+    const log = path.join(dir, 'site.log');
+    await writeFile(log, 'booting\nAPPLIANCE HALTED: no firmware blob\n');
+    expect(cli('diagnose', '--json', log).code).toBe(0);
+    const r = cli('diagnose', '--json', '--rules', rulesDir, log);
+    expect(r.code).toBe(6);
+    expect(JSON.parse(r.out).decidedBy).toMatchObject({ ruleId: 'site-appliance-halt', lineNumber: 2 });
+  });
+  it('bad input: a missing log, a directory: exit 2 with the path', async () => {
+    const missing = cli('diagnose', path.join(dir, 'nope.log'));
+    expect(missing.code).toBe(2);
+    expect(missing.out + missing.err).toContain('nope.log');
+    const d = cli('diagnose', dir);
+    expect(d.code).toBe(2);
+  });
+});

@@ -29,6 +29,9 @@ const INPUT_ERRORS = new Set([
   'ERR_RULES',
   'ERR_NOT_REGULAR_FILE',
   'ERR_USAGE',
+  // readTextFile's code for a console log that is missing, not a regular file or too big (diagnose).
+  'ERR_BAD_LOG',
+  'ERR_TIMELINE',
 ]);
 
 /** Maps a library error code to the exit code a script can act on. */
