@@ -1,10 +1,15 @@
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleMatcher, sanitiseConsole } from '../src/analysis/console/matcher.js';
+import { requiredLiterals } from '../src/analysis/console/required-literals.js';
 import { type ConsoleRule, loadRules, parseRules } from '../src/analysis/console/rules.js';
+import { diagnoseConsole } from '../src/analysis/diagnose.js';
+import { classifyDeviceName, normaliseDeviceName } from '../src/analysis/root-device-missing.js';
 
+const CONSOLES = path.join(import.meta.dirname, 'fixtures', 'consoles');
 let rules: ConsoleRule[];
 beforeAll(async () => {
   rules = (await loadRules()).rules;
@@ -274,6 +279,10 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: '[DEPEND] Dependency failed for Initrd Root File System.',
     miss: 'Reached target Initrd Root File System.',
   },
+  'ext4-orphan-list-unprocessed': {
+    hit: "EXT4-fs (dm-1): Couldn't remount RDWR because of unprocessed orphan inode list.  Please umount/remount instead",
+    miss: 'EXT4-fs (dm-1): re-mounted. Opts: errors=remount-ro',
+  },
   'ext4-fs-error': {
     hit: 'EXT4-fs error (device vda): ext4_validate_block_bitmap:423: comm ext4lazyinit: bg 9: bad block bitmap checksum',
     miss: 'EXT4-fs (vda): mounted filesystem with ordered data mode.',
@@ -354,6 +363,88 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
   'md-invalid-superblock': {
     hit: 'md: sdb1 does not have a valid v1.2 superblock, not importing!',
     miss: 'md: bind<sdb1>',
+  },
+  // Context lines root-device-missing.ts reads (cues), and the rules added with it.
+  'scsi-disk-capacity': {
+    hit: '[    1.9] sd 0:0:0:0: [sda] 62914560 512-byte logical blocks: (32.2 GB/30.0 GiB)',
+    miss: '[    1.9] sd 2:0:0:0: [sdc] 0 512-byte logical blocks: (0 B/0 B)',
+  },
+  'virtio-blk-capacity': {
+    hit: '[    0.8] virtio_blk virtio2: [vda] 16777216 512-byte logical blocks (8.59 GB/8.00 GiB)',
+    miss: 'virtio_blk virtio1: [vda] 0 512-byte logical blocks (0 B/0 B)',
+  },
+  'disk-capacity-change': {
+    hit: '[    0.310488] xvda: detected capacity change from 0 to 10737418240',
+    miss: 'xvda: detected capacity change from 10737418240 to 0',
+  },
+  'kernel-partition-list-entry': {
+    hit: '[    3.392916] ca00         1656832 xvda',
+    miss: '[    3.392945]  driver: vbd',
+  },
+  'kernel-list-of-partitions': {
+    hit: '[    3.389439] List of all partitions:',
+    miss: 'List of all partitions: sda1',
+  },
+  'linux-version-banner': {
+    hit: '[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 ...',
+    miss: 'Linux version: unknown',
+  },
+  'kernel-command-line': {
+    hit: '[    0.000000] Command line: root=/dev/xvda1 console=hvc0',
+    miss: 'command-line tools installed',
+  },
+  'xen-pv-guest': {
+    hit: '[    0.000000] Hypervisor detected: Xen PV',
+    miss: '[    0.000000] Hypervisor detected: Xen HVM',
+  },
+  'modprobe-module-not-found': {
+    hit: 'modprobe: FATAL: Module hv_storvsc not found in directory /lib/modules/5.4.0-1',
+    miss: 'modprobe: module virtio_blk not found in modules.dep',
+  },
+  'module-unknown-symbol': {
+    hit: '[    2.1] xen_blkfront: Unknown symbol blk_mq_alloc_disk (err -2)',
+    miss: 'Unknown symbol table',
+  },
+  'udevd-segfault': {
+    hit: '[    0.614529] systemd-udevd[86]: segfault at 7fe4ffed0b30 ip 00007fe4ffdc7a12 sp 00007ffdbd7ce5e0 error 25',
+    miss: 'Starting systemd-udevd version 247.3-7+deb11u2',
+  },
+  'dracut-initqueue-devexists-hook': {
+    hit: 'dracut-initqueue[351]: Warning: /lib/dracut/hooks/initqueue/finished/devexists-\\x2fdev\\x2fmapper\\x2frootvg-rootlv.sh: "if ! grep',
+    miss: 'dracut-initqueue[351]: Warning: /lib/dracut/hooks/initqueue/finished/dhcp.sh',
+  },
+  'dependency-failed-mount': {
+    hit: '[DEPEND] Dependency failed for /opt/pgdata.',
+    miss: '[DEPEND] Dependency failed for Local File Systems.',
+  },
+  'md-array-cannot-start': {
+    hit: '[    5.2] md/raid:md0: not enough operational devices (2/3 failed)',
+    miss: 'md/raid:md0: raid level 5 active with 3 out of 3 devices',
+  },
+  'block-io-error': {
+    hit: '[9943662.053217] end_request: I/O error, dev sde, sector 52428288',
+    miss: 'print_req_error: I/O error, dev fd0, sector 0',
+  },
+  'access-beyond-end-of-device': {
+    hit: '[    3.1] attempt to access beyond end of device',
+    miss: 'access to the end of the device',
+  },
+  'luks-source-device-missing': {
+    hit: 'cryptsetup: Waiting for encrypted source device UUID=20670a50-0e6a-4d04-8b26-ae56d51a1518...',
+    miss: 'cryptsetup: sda5_crypt: set up successfully',
+  },
+  'dracut-no-root-argument': {
+    hit: 'dracut Warning: dracut: FATAL: No or empty root= argument',
+    miss: 'dracut: root=UUID=1b2c',
+  },
+  'dracut-refusing-to-continue': {
+    hit: 'dracut Warning: dracut: Refusing to continue',
+    miss: 'dracut: continuing',
+  },
+  'kernel-fs-tried-entry': { hit: '[    3.393173]  ext3', miss: '[    3.393173]  ext3 mounted' },
+  'e2fsck-unsupported-feature': {
+    hit: 'systemd-fsck[368]: /dev/sda2 has unsupported feature(s): FEATURE_C12',
+    miss: '/dev/sda2: clean, 11/65536 files, 12955/262144 blocks',
   },
 };
 
@@ -532,5 +623,202 @@ describe('user rules', () => {
     await import('node:fs/promises').then((fs) => fs.mkdir(bad));
     await writeFile(path.join(bad, 'x.yml'), 'version: 1\ndisable: [no-such-rule]\n');
     await expect(loadRules({ userDir: bad })).rejects.toThrow('disable names unknown rule ids: no-such-rule');
+  });
+});
+
+/**
+ * "The root device was not found" weighed with the rest of the log (src/analysis/root-device-missing.ts).
+ * Synthetic logs built from the lines each branch reads; the reasons are in that file.
+ */
+describe('a missing root device, weighed with the whole log', () => {
+  const top = (log: string) => {
+    const causes = diagnoseConsole(log, rules).causes.filter((c) => c.code !== 'UNKNOWN_KERNEL');
+    return causes.map((c) => [c.paperFault, c.confidence] as const);
+  };
+  const initramfsToolsGiveUp = (dev: string) =>
+    [
+      'Gave up waiting for root file system device.  Common problems:',
+      ' - Boot args (cat /proc/cmdline)',
+      ' - Missing modules (cat /proc/modules; ls /dev)',
+      `ALERT!  ${dev} does not exist.  Dropping to a shell!`,
+      '(initramfs) ',
+    ].join('\n');
+  const kvmStart = [
+    '[    0.000000] Linux version 6.1.0-13-amd64 (debian-kernel@lists.debian.org) (gcc-12)',
+    '[    0.000000] Command line: BOOT_IMAGE=/vmlinuz root=UUID=1b2c quiet',
+  ].join('\n');
+  const xenPvStart = [
+    '[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12)',
+    '[    0.000000] Command line: root=/dev/xvda1 console=hvc0',
+    '[    0.000000] Hypervisor detected: Xen PV',
+  ].join('\n');
+
+  it('a trimmed log with a kernel name: both families, VMCE first and UVKE close', () => {
+    const [first, second] = top(initramfsToolsGiveUp('/dev/sda2'));
+    expect(first?.[0]).toBe('VMCE');
+    expect(second?.[0]).toBe('UVKE');
+    expect((first?.[1] ?? 0) - (second?.[1] ?? 0)).toBeLessThanOrEqual(0.1);
+    expect(first?.[1]).toBeLessThan(0.6);
+  });
+
+  it('a trimmed log with a persistent name: both families, UVKE first and VMCE close', () => {
+    const [first, second] = top(initramfsToolsGiveUp('UUID=3caf26b5-4d08-43e0-8634-7573269c4f70'));
+    expect(first?.[0]).toBe('UVKE');
+    expect(second?.[0]).toBe('VMCE');
+    expect((first?.[1] ?? 0) - (second?.[1] ?? 0)).toBeLessThanOrEqual(0.1);
+  });
+
+  it('the disks came up under another name: VMCE', () => {
+    const log = `${kvmStart}\n[    1.2] sd 0:0:0:0: [sda] 16777216 512-byte logical blocks: (8.59 GB/8.00 GiB)\n[    1.3]  sda: sda1 sda2\n${initramfsToolsGiveUp('/dev/vda1')}`;
+    expect(top(log)[0]).toEqual(['VMCE', 0.6]);
+  });
+
+  it('the disk is there with partitions, root= names one it does not have: VMCE', () => {
+    const log = `${kvmStart}\n[    1.3]  vda: vda1 vda2\n${initramfsToolsGiveUp('/dev/vda3')}`;
+    expect(top(log)[0]?.[0]).toBe('VMCE');
+  });
+
+  it('the whole disk is there and named, no filesystem on it (initramfs-tools checks get_fstype): DIDF first', () => {
+    const log = `${xenPvStart}\n[    5.4] blkfront: xvda: flush diskcache: enabled; persistent grants: enabled;\n${initramfsToolsGiveUp('/dev/xvda')}`;
+    expect(top(log).map(([f]) => f)).toEqual(['DIDF', 'UVDE', 'VMCE']);
+  });
+
+  it('a complete log in which no disk ever appears (not Xen): UVKE', () => {
+    expect(top(`${kvmStart}\n${initramfsToolsGiveUp('UUID=1b2c')}`)[0]).toEqual(['UVKE', 0.6]);
+  });
+
+  it('a Xen PV domain that saw no vbd at all: VMCE (no disk in the config)', () => {
+    expect(top(`${xenPvStart}\n${initramfsToolsGiveUp('/dev/xvda1')}`)[0]).toEqual(['VMCE', 0.6]);
+  });
+
+  it('a Xen vbd with no driver and no blkfront after it: UVKE alone', () => {
+    const log = `${xenPvStart}\n[    2.6] xenbus_probe_frontend: Device with no driver: device/vbd/51712\n${initramfsToolsGiveUp('/dev/xvda1')}`;
+    expect(top(log)).toEqual([['UVKE', 0.6]]);
+  });
+
+  it('a storage module that is not there: UVKE; a module that does not hold disks is no evidence', () => {
+    const missing = (mod: string) =>
+      `modprobe: FATAL: Module ${mod} not found in directory /lib/modules/5.4.0\n${initramfsToolsGiveUp('/dev/sda1')}`;
+    expect(top(missing('hv_storvsc'))[0]).toEqual(['UVKE', 0.6]);
+    expect(top(missing('scsi_wait_scan'))[0]?.[0]).toBe('VMCE');
+  });
+
+  it('the kernel itself tried root=UUID= (only an initramfs resolves it): UVKE', () => {
+    const log = [
+      'VFS: Cannot open root device "UUID=1b2c" or unknown-block(0,0): error -6',
+      'Please append a correct "root=" boot option; here are the available partitions:',
+      'ca00         1656832 xvda',
+      ' driver: vbd',
+      'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    ].join('\n');
+    expect(top(log)[0]).toEqual(['UVKE', 0.6]);
+  });
+
+  it('the kernel lists its block devices and there are none: UVKE; root= names none of those listed: VMCE', () => {
+    const panic = (list: string[]) =>
+      [
+        'VFS: Cannot open root device "vda" or unknown-block(0,0): error -6',
+        'Please append a correct "root=" boot option; here are the available partitions:',
+        ...list,
+        'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+      ].join('\n');
+    expect(top(panic([]))[0]).toEqual(['UVKE', 0.6]);
+    expect(top(panic(['0800        8388608 sda ', ' driver: sd']))[0]).toEqual(['VMCE', 0.6]);
+  });
+
+  it('a data disk fstab names times out after the root was mounted: VMCE, then UVDE, never UVKE', () => {
+    const log = [
+      '[    3.1] EXT4-fs (nvme0n1p1): mounted filesystem with ordered data mode. Opts: (null)',
+      '[ TIME ] Timed out waiting for device /dev/xvdb.',
+      '[DEPEND] Dependency failed for /opt/pgdata.',
+    ].join('\n');
+    expect(top(log).map(([f]) => f)).toEqual(['VMCE', 'UVDE']);
+  });
+
+  it('systemd in the initrd timing out on the root (/sysroot) is a root device, not a data disk', () => {
+    const log = [
+      '[ TIME ] Timed out waiting for device dev-disk-by\\x2duuid-5d1c.device - /dev/disk/by-uuid/5d1c.',
+      '[DEPEND] Dependency failed for /sysroot.',
+    ].join('\n');
+    expect(top(log)[0]?.[0]).toBe('UVKE');
+  });
+
+  it('"Volume group not found" before the LUKS passphrase prompt is no cause', () => {
+    const log = [
+      '  Volume group "ubuntu-vg" not found',
+      '  Cannot process volume group ubuntu-vg',
+      'Please unlock disk sda5_crypt: ',
+    ].join('\n');
+    expect(top(log)).toEqual([]);
+  });
+
+  it('"Volume group not found" with no guest boot around it (LVM in dom0): the backing storage, UVDE', () => {
+    expect(
+      top('  Volume group "qubes_dom0" not found\n  Cannot process volume group qubes_dom0')[0]?.[0],
+    ).toBe('UVDE');
+  });
+
+  it('a repeated give-up line is one observation: dracut repeating its timeout does not raise the confidence', () => {
+    const once = 'dracut-initqueue[395]: Warning: dracut-initqueue timeout - starting timeout scripts';
+    expect(top(Array(12).fill(once).join('\n'))).toEqual(top(once));
+  });
+
+  it('"tried:" with the filesystem types on the lines after it (Linux >= 4.9) is the non-empty list: DIDF', () => {
+    const tried = '[    3.393071] No filesystem could mount root, tried: ';
+    expect(top(`${tried}\n[    3.393173]  ext3\n[    3.393266]  ext4`)[0]?.[0]).toBe('DIDF');
+    expect(
+      top(
+        `${tried}\n[    3.394073] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(202,0)`,
+      )[0]?.[0],
+    ).toBe('UVKE');
+  });
+
+  it('reads systemd unit names and dracut hook names back as device paths', () => {
+    expect(normaliseDeviceName('dev-disk-by\\x2duuid-1b2c\\x2d9f.device')).toBe('/dev/disk/by-uuid/1b2c-9f');
+    expect(normaliseDeviceName('\\x2fdev\\x2fmapper\\x2frootvg-rootlv')).toBe('/dev/mapper/rootvg-rootlv');
+    expect(classifyDeviceName('dev-xvdb.device')).toMatchObject({
+      kind: 'kernel',
+      disk: 'xvdb',
+      partition: false,
+    });
+    expect(classifyDeviceName('/dev/nvme0n1p2')).toMatchObject({
+      kind: 'kernel',
+      disk: 'nvme0n1',
+      partition: true,
+    });
+    expect(classifyDeviceName('PARTUUID=ed8-01').kind).toBe('persistent');
+    expect(classifyDeviceName('/dev/centos/root').kind).toBe('volume');
+  });
+});
+
+describe('the required-literal prefilter (required-literals.ts)', () => {
+  it('finds what a match must contain, and gives up on what it does not understand', () => {
+    expect(requiredLiterals(String.raw`ALERT!\s+(?<device>\S+) does not exist\.`)).toEqual([
+      ' does not exist.',
+    ]);
+    expect(requiredLiterals('Gave up waiting for root (?:file system )?device')).toEqual([
+      'Gave up waiting for root ',
+    ]);
+    expect(requiredLiterals('(?:abc|defg)x+yz')).toEqual(['abc', 'defg']);
+    expect(requiredLiterals('colou?r scheme')).toEqual(['r scheme']);
+    expect(requiredLiterals('ab{0,2}cdef')).toEqual(['cdef']);
+    expect(requiredLiterals('(?i)panic')).toBeNull();
+    expect(requiredLiterals('(?:abc|)def')).toEqual(['def']);
+    expect(requiredLiterals('(?:abc|)de')).toBeNull();
+    expect(requiredLiterals('a|bc')).toBeNull();
+    expect(requiredLiterals(String.raw`\Qa.b\E`)).toBeNull();
+  });
+  it('matching with and without it gives the same matches on every sample, fixture and recorded console', () => {
+    const texts = [
+      ...Object.values(SAMPLES).flatMap((s) => [s.hit, s.miss]),
+      ...readdirSync(CONSOLES)
+        .filter((f) => f.endsWith('.txt'))
+        .map((f) => readFileSync(path.join(CONSOLES, f), 'utf8')),
+    ];
+    for (const text of texts) {
+      const fast = new ConsoleMatcher(rules, { matchBurstBytes: Number.MAX_SAFE_INTEGER });
+      const slow = new ConsoleMatcher(rules, { matchBurstBytes: Number.MAX_SAFE_INTEGER, prefilter: false });
+      expect(fast.feed(`${text}\n`, 0)).toEqual(slow.feed(`${text}\n`, 0));
+    }
   });
 });

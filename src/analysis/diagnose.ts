@@ -45,12 +45,15 @@ export function diagnoseConsole(
   // A saved log is matched whole: no per-second budget (that guards a live guest's console).
   const matcher = new ConsoleMatcher(rules, { matchBurstBytes: Number.MAX_SAFE_INTEGER });
   const all: ConsoleMatch[] = [];
-  // `at` is the line number, so evidence sorts and reports by where it is in the log.
+  // `at` is the line number, so evidence sorts and reports by where it is in the log: each line is
+  // fed with its own number (a chunk of many lines would give them all the chunk's first number).
   let line = 0;
-  for (let i = 0; i < text.length; i += CHUNK) {
-    const chunk = text.slice(i, i + CHUNK);
-    all.push(...matcher.feed(chunk, line));
-    for (let j = chunk.indexOf('\n'); j >= 0; j = chunk.indexOf('\n', j + 1)) line++;
+  for (let i = 0; i < text.length; ) {
+    const nl = text.indexOf('\n', i);
+    const end = nl < 0 ? Math.min(text.length, i + CHUNK) : Math.min(nl + 1, i + CHUNK);
+    all.push(...matcher.feed(text.slice(i, end), line));
+    if (text[end - 1] === '\n') line++;
+    i = end;
   }
   if (!text.endsWith('\n')) all.push(...matcher.feed('\n', line));
   const lines = line + (text.endsWith('\n') || text.length === 0 ? 0 : 1);

@@ -1,6 +1,7 @@
 /** SysLog Analysis (paper module 9): console rule matches as causes. */
 import { type ConsoleMatch, severityFor } from '../monitor/vm-console-monitor.js';
 import { type Cause, type CauseCode, PAPER_FAULT } from './evidence.js';
+import { weighMissingDevice } from './root-device-missing.js';
 
 const FAULT_TO_CAUSE: Record<string, CauseCode> = {
   VMCE: 'VMCE',
@@ -12,9 +13,30 @@ const FAULT_TO_CAUSE: Record<string, CauseCode> = {
 
 export function analyseConsole(matches: ConsoleMatch[], ramdiskMayLoadDrivers = false): Cause[] {
   const causes: Cause[] = [];
-  for (const m of matches) {
+  // A rule that matches again (dracut repeats its timeout warning every half second, a filesystem
+  // repeats its error on every read) is one observation, not independent confirmations: each rule
+  // gives one cause, from its first fatal line or else its first line.
+  const byRule = new Map<string, { m: ConsoleMatch; severity: string }>();
+  for (const [i, found] of matches.entries()) {
+    let m = found;
+    // "No filesystem could mount root, tried:" with the types on the lines after it (Linux >= 4.9
+    // prints each on its own line; rule kernel-fs-tried-entry): the list is not empty, the
+    // filesystems the kernel has all refused the device, as no-filesystem-could-mount says.
+    if (m.ruleId === 'no-filesystem-could-mount-empty' && matches[i + 1]?.cue === 'fs-tried')
+      m = {
+        ...m,
+        ruleId: 'no-filesystem-could-mount',
+        fault: 'DIDF',
+        message: 'every filesystem driver the kernel has failed to mount the root device',
+      };
     const severity = severityFor(m, ramdiskMayLoadDrivers);
     if (severity !== 'fatal' && severity !== 'evidence') continue;
+    // Give-up lines ("X does not exist") are weighed with the whole log: root-device-missing.ts.
+    if (m.cue === 'device-missing') continue;
+    const prev = byRule.get(m.ruleId);
+    if (!prev || (prev.severity !== 'fatal' && severity === 'fatal')) byRule.set(m.ruleId, { m, severity });
+  }
+  for (const { m, severity } of byRule.values()) {
     const code = m.fault ? FAULT_TO_CAUSE[m.fault] : undefined;
     if (!code) continue;
     causes.push({
@@ -27,6 +49,7 @@ export function analyseConsole(matches: ConsoleMatch[], ramdiskMayLoadDrivers = 
       ...(m.remedy ? { remedy: m.remedy } : {}),
     });
   }
+  causes.push(...weighMissingDevice(matches, (m) => severityFor(m, ramdiskMayLoadDrivers)));
   return causes;
 }
 

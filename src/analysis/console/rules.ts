@@ -22,8 +22,24 @@ export const CATEGORIES = [
   'OTHER',
 ] as const;
 export const FAULTS = ['VMCE', 'UVDE', 'DIDF', 'UVKE', 'UNKNOWN_KERNEL'] as const;
-/** Cues the boot fail detector cross-checks with what the hypervisor shows (vm-boot-fail-detector.ts). */
-export const CUES = ['root-wait'] as const;
+/**
+ * Cues: root-wait is what the boot fail detector cross-checks with what the hypervisor shows
+ * (vm-boot-fail-detector.ts); the others mark the lines root-device-missing.ts weighs a give-up
+ * line ("X does not exist") with: see that file.
+ */
+export const CUES = [
+  'root-wait',
+  'device-missing',
+  'disk-present',
+  'disk-list',
+  'kernel-start',
+  'xen-pv',
+  'driver-missing',
+  'root-mounted',
+  'mount-dependency',
+  'luks-prompt',
+  'fs-tried',
+] as const;
 
 export interface ConsoleRule {
   id: string;

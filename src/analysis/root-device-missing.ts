@@ -1,0 +1,480 @@
+/**
+ * "The device was not found": initramfs-tools' `ALERT!  X does not exist`, dracut's `Could not boot`
+ * and `X does not exist`, mkinitcpio's `device 'X' not found`, systemd's `Timed out waiting for
+ * device X`, the kernel's `VFS: Cannot open root device`, LVM's `Volume group "X" not found`.
+ *
+ * Each of these lines says only that a name did not resolve to a usable device. Four families
+ * print it: the VM's config gives the VM no such disk, or root=/fstab names a disk, partition or
+ * UUID the VM does not have (VMCE); the kernel or initramfs has no driver for the disk's bus, so
+ * no disk appears at all (UVKE); the disk appears but what carries the name (its partition table,
+ * the filesystem superblock holding the UUID, the LVM label) is damaged (DIDF); or the disk's
+ * backing storage is empty or missing (UVDE). Which one is read from the rest of the log, not
+ * from the give-up line. Rules mark what this module reads with a `cue` (rules/default.yaml):
+ *
+ *   device-missing  a give-up line; captures `device` (the name as given) or `vg`
+ *   disk-present    the kernel shows a disk: capacity, partition scan, blkfront, the panic's list;
+ *                   captures `disk` and, for a partition scan, `partitions`
+ *   disk-list       the kernel lists every block device it has (`here are the available partitions:`)
+ *   kernel-start    the log starts at the kernel's start (`Linux version`, `Command line:`);
+ *                   captures `root` when the command line has root=
+ *   xen-pv          the guest is a Xen PV domain
+ *   driver-missing  a disk or filesystem driver could not be loaded, or the initramfs's device
+ *                   manager died; captures `module` or `device` (`Device with no driver: device/vbd/N`)
+ *   root-mounted    a filesystem was mounted as root
+ *   mount-dependency  systemd gave up a mount unit; captures `mount`
+ *   luks-prompt     the initramfs asks for a LUKS passphrase
+ * (fs-tried, the filesystem types under "No filesystem could mount root", is read by syslog-analysis.ts.)
+ *
+ * A rule with cue device-missing gives no cause of its own (syslog-analysis.ts skips it); the
+ * causes below speak for all give-up lines of the log at once, so that repeated lines and the
+ * several lines one failure prints (Gave up + ALERT, Could not boot + does not exist) are one
+ * observation, not confirmations of each other.
+ *
+ * The weights are for a console alone. Whatever dom0 proved (the preflight, xenstore) is ranked
+ * before any of them (evidence.ts rankCauses), so they only order the console's own guesses.
+ */
+import type { ConsoleMatch } from '../monitor/vm-console-monitor.js';
+import { type Cause, type CauseCode, PAPER_FAULT } from './evidence.js';
+
+/** What kind of name the give-up line names; see weigh() for what each implies. */
+export type NameKind = 'none-given' | 'kernel' | 'persistent' | 'volume' | 'other';
+
+export interface DeviceName {
+  kind: NameKind;
+  /** As normalised: /dev/xvda1, UUID=..., /dev/mapper/vg-root. */
+  name: string;
+  /** For a kernel name: the whole disk (xvda, nvme0n1) and whether a partition was named. */
+  disk?: string;
+  partition?: boolean;
+}
+
+/** systemd unit names (`dev-disk-by\x2duuid-….device`) and dracut hook names (`\x2fdev\x2f…`) back to paths. */
+export function normaliseDeviceName(raw: string): string {
+  let s = raw.trim().replace(/^["']|["']$/g, '');
+  if (/^dev-.*\.device$/.test(s)) {
+    s = `/${s
+      .slice(0, -'.device'.length)
+      .replace(/-/g, '/')
+      .replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)))}`;
+  } else {
+    s = s.replace(/\\x2[fF]/g, '/').replace(/\\x2[dD]/g, '-');
+  }
+  return s;
+}
+
+const KERNEL_NAME =
+  /^(?:\/dev\/)?(?:(?<sd>(?:[shv]d|xvd|vd)[a-z]+)(?<sdPart>\d+)?|(?<nv>nvme\d+n\d+|mmcblk\d+)(?:p(?<nvPart>\d+))?)$/;
+
+export function classifyDeviceName(raw: string): DeviceName {
+  const name = normaliseDeviceName(raw);
+  if (name === '(null)' || name === '') return { kind: 'none-given', name };
+  if (/^(?:PART)?(?:UUID|LABEL)=/i.test(name) || name.startsWith('/dev/disk/by-'))
+    return { kind: 'persistent', name };
+  const k = KERNEL_NAME.exec(name)?.groups;
+  if (k) {
+    const disk = k.sd ?? k.nv ?? '';
+    return { kind: 'kernel', name, disk, partition: (k.sdPart ?? k.nvPart) !== undefined };
+  }
+  // Names the initramfs assembles: device-mapper (LVM, dm-crypt), /dev/VG/LV, md arrays.
+  if (/^\/dev\/(?:mapper\/|md\/|md\d|dm-\d)/.test(name) || /^\/dev\/[^/]+\/[^/]+$/.test(name))
+    return { kind: 'volume', name };
+  return { kind: 'other', name };
+}
+
+/** The whole disk a kernel block device name belongs to: xvda1 -> xvda, nvme0n1p2 -> nvme0n1. */
+function diskOf(name: string): string {
+  const k = KERNEL_NAME.exec(name)?.groups;
+  return k ? (k.sd ?? k.nv ?? name) : name;
+}
+
+/**
+ * Disk and filesystem drivers, and the initramfs's device manager: a missing module of these
+ * explains a disk that never appears. Other modules (sound, network, the scsi_wait_scan helper
+ * that old Ubuntu initramfs asked for on every boot) do not.
+ */
+const STORAGE_MODULE =
+  /^(?:xen[-_]blkfront|virtio(?:[-_](?:blk|scsi|pci|mmio|ring|iommu))?|nvme(?:[-_]core)?|hv[-_](?:storvsc|vmbus)|sd[-_]mod|ahci|ata[-_]\w+|libata|pata[-_]\w+|mptspi|mptsas|vmw[-_]pvscsi|megaraid\w*|dm[-_](?:mod|crypt|snapshot|mirror)|raid\d+|md[-_]mod|ext[234]|xfs|btrfs|crc32c\w*|libcrc32c|jbd2|mbcache|f2fs|squashfs|overlay|zfs|scsi[-_]mod)$/;
+
+interface Missing {
+  match: ConsoleMatch;
+  device?: DeviceName;
+  /** An LVM volume group, from `Volume group "X" not found`. */
+  vg?: string;
+}
+
+interface Context {
+  /** Whole disks the kernel showed (name -> partitions it showed, possibly none). */
+  disks: Map<string, Set<string>>;
+  diskList: boolean;
+  kernelStart: boolean;
+  cmdlineRoot?: string;
+  xenPv: boolean;
+  /** Xen vbds that had no driver when xenbus probed them. */
+  vbdWithoutDriver: ConsoleMatch[];
+  blkfront: boolean;
+  /** Disk or filesystem drivers that could not be loaded, or the device manager crashed. */
+  driverMissing: ConsoleMatch[];
+  rootMountedAt?: number;
+  /** Mount points systemd gave up because a dependency (the device) failed. */
+  dependencyMounts: string[];
+  luksPromptAt?: number;
+}
+
+type Weights = Partial<Record<'VMCE' | 'UVKE' | 'DIDF' | 'UVDE', number>>;
+
+function readContext(matches: ConsoleMatch[]): Context {
+  const ctx: Context = {
+    disks: new Map(),
+    diskList: false,
+    kernelStart: false,
+    xenPv: false,
+    vbdWithoutDriver: [],
+    blkfront: false,
+    driverMissing: [],
+    dependencyMounts: [],
+  };
+  matches.forEach((m, i) => {
+    switch (m.cue) {
+      case 'disk-present': {
+        const disk = m.captures.disk;
+        // The panic's list also shows ramdisks, loop devices, CD-ROMs and floppies: not the VM's disks.
+        if (!disk || /^(?:ram|loop|zram|nbd|sr|fd)\d*$/.test(disk)) break;
+        const whole = diskOf(disk);
+        const parts = ctx.disks.get(whole) ?? new Set<string>();
+        if (whole !== disk) parts.add(disk);
+        for (const p of (m.captures.partitions ?? '').split(/\s+/)) {
+          if (!/\d$/.test(p)) continue;
+          // nvme0n1: p1 p2 / mmcblk0: p1 — the scan prints partitions relative to the disk.
+          parts.add(/^p\d+$/.test(p) ? `${whole}${p}` : p);
+        }
+        ctx.disks.set(whole, parts);
+        if (m.ruleId === 'blkfront-disk-attached') ctx.blkfront = true;
+        break;
+      }
+      case 'disk-list':
+        ctx.diskList = true;
+        break;
+      case 'kernel-start':
+        ctx.kernelStart = true;
+        if (m.captures.root) ctx.cmdlineRoot ??= m.captures.root;
+        break;
+      case 'xen-pv':
+        ctx.xenPv = true;
+        break;
+      case 'driver-missing': {
+        if (m.captures.device !== undefined) ctx.vbdWithoutDriver.push(m);
+        else if (m.captures.module === undefined || STORAGE_MODULE.test(m.captures.module))
+          ctx.driverMissing.push(m);
+        break;
+      }
+      case 'root-mounted': {
+        ctx.rootMountedAt ??= i;
+        // A filesystem mounted from a disk shows that disk as well.
+        const dev = m.captures.device;
+        if (dev && KERNEL_NAME.test(dev)) {
+          const whole = diskOf(dev);
+          const parts = ctx.disks.get(whole) ?? new Set<string>();
+          if (whole !== dev) parts.add(dev);
+          ctx.disks.set(whole, parts);
+        }
+        break;
+      }
+      case 'mount-dependency':
+        if (m.captures.mount) ctx.dependencyMounts.push(m.captures.mount);
+        break;
+      case 'luks-prompt':
+        ctx.luksPromptAt = i;
+        break;
+    }
+  });
+  return ctx;
+}
+
+/**
+ * What the give-up lines and the rest of the log say, as weights per family, with the
+ * argument for each branch. Strong context gives 0.6 to one family (what a fatal console line
+ * with a family gets elsewhere); a trimmed log gives two families close together.
+ */
+function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: Weights; why: string } {
+  // Only LVM's `Volume group "X" not found`, no give-up line of a guest's initramfs, no kernel line:
+  // LVM run in dom0 (Qubes and LVM-backed Xen hosts keep VM disks as LVs), where a missing VG is
+  // the VM's backing storage gone (UVDE); a guest's initramfs would go on to give up on its root.
+  const guestSide = ctx.kernelStart || ctx.disks.size > 0 || missing.some((m) => m.vg === undefined);
+  if (!guestSide)
+    return {
+      weights: { UVDE: 0.5, UVKE: 0.3 },
+      why: 'an LVM volume group is missing and no guest boot is around it (LVM in dom0)',
+    };
+  const names = missing.flatMap((m) => (m.device ? [m.device] : []));
+  // A log that has only "Gave up"/"Could not boot" may still show root= on the kernel's command line.
+  if (names.length === 0 && ctx.cmdlineRoot) names.push(classifyDeviceName(ctx.cmdlineRoot));
+  const kinds = new Set(names.map((n) => n.kind));
+
+  // The kernel was given no root= at all (`Cannot open root device "(null)"`): the VM's kernel
+  // command line (xl.cfg root=/extra=, or no drive marked as root) is the config's.
+  if (kinds.has('none-given'))
+    return { weights: { VMCE: 0.6 }, why: 'the kernel was given no root= device at all' };
+
+  // Only systemd's device timeouts, and the mounts that depend on them are data mounts (not the
+  // initrd's /sysroot), or the root was mounted before: the running kernel already reads its root
+  // disk, so it has the block driver. A data disk fstab names that never comes is a stale fstab
+  // entry or a disk the VM's config does not attach (VMCE), or a volume whose storage went away (UVDE).
+  const onlySystemd = missing.every((m) => m.match.ruleId === 'timed-out-waiting-for-device');
+  const dataMounts = ctx.dependencyMounts.filter((p) => p.startsWith('/') && !p.startsWith('/sysroot'));
+  const rootMountedBefore = ctx.rootMountedAt !== undefined && ctx.rootMountedAt < firstAt;
+  if (
+    onlySystemd &&
+    (rootMountedBefore || (dataMounts.length > 0 && !ctx.dependencyMounts.some(isRootMount)))
+  )
+    return {
+      weights: { VMCE: 0.55, UVDE: 0.35 },
+      why: 'a data disk fstab names never appeared after the root was up (the kernel reads its root disk, so it has the block driver)',
+    };
+
+  // Xen: xenbus lists every vbd of the domain at boot and names those no driver took; with no
+  // `blkfront: xvdX:` line after, xen-blkfront never loaded. The disk is in the VM's config and
+  // its backend is there; the kernel and its initramfs cannot use it (drivers/xen/xenbus/
+  // xenbus_probe_frontend.c, drivers/block/xen-blkfront.c). This alone explains the missing root.
+  if (ctx.vbdWithoutDriver.length > 0 && !ctx.blkfront && ctx.disks.size === 0)
+    return {
+      weights: { UVKE: 0.6 },
+      why: 'the Xen vbd had no driver at xenbus probe and no blkfront line followed',
+    };
+  if (ctx.driverMissing.length > 0 && ctx.disks.size === 0)
+    return {
+      weights: { UVKE: 0.6, VMCE: 0.3 },
+      why: `a disk or filesystem driver could not be loaded (${ctx.driverMissing[0]?.line})`,
+    };
+
+  // The kernel itself resolves only device names, PARTUUID= and PARTLABEL= (init/do_mounts.c
+  // name_to_dev_t); UUID= and LABEL= are resolved by an initramfs (udev/blkid). The kernel trying
+  // root=UUID= itself means the initramfs the VM is set up for did not load or did not run.
+  const kernelMounts = missing.some((m) => KERNEL_ROOT_RULES.has(m.match.ruleId));
+  if (kernelMounts && names.some((n) => /^(?:UUID|LABEL)=/i.test(n.name)))
+    return {
+      weights: { UVKE: 0.6, VMCE: 0.3 },
+      why: 'the kernel itself tried a UUID=/LABEL= root, which only an initramfs resolves (no initramfs ran)',
+    };
+
+  const seen = [...ctx.disks.keys()];
+  if (seen.length > 0) return weighSeen(names, kinds, ctx);
+
+  // No disk appeared, and the log shows the kernel from its start (so disk lines would be in it),
+  // or the kernel itself listed its block devices and there were none.
+  if (ctx.kernelStart || ctx.diskList) {
+    // A Xen PV kernel reports every vbd of its domain at xenbus probe: a built-in blkfront says
+    // `blkfront: xvda:`, a missing one `Device with no driver: device/vbd/N`. Neither: the
+    // domain has no vbd, its config gives it no disk.
+    if (ctx.xenPv)
+      return {
+        weights: { VMCE: 0.6, UVKE: 0.3 },
+        why: 'the Xen PV kernel reported no vbd at all (no "Device with no driver: device/vbd", no "blkfront:")',
+      };
+    return {
+      weights: { UVKE: 0.6, VMCE: 0.4 },
+      why: 'the log covers the whole boot and the kernel showed no disk on any bus',
+    };
+  }
+  // Only the panic, nothing else: the kernel mounted root itself, so no initramfs took over.
+  // Distribution kernels build their disk and filesystem drivers as modules, which only the
+  // initramfs loads: "unknown-block(0,0)" with nothing before it is most often a missing ramdisk.
+  if (kernelMounts && names.length === 0)
+    return {
+      weights: { UVKE: 0.55, VMCE: 0.4 },
+      why: 'the kernel mounted root itself (no initramfs took over) and found no device',
+    };
+  return weighTrimmed(names, kinds, missing);
+}
+
+function isRootMount(p: string): boolean {
+  return ['/sysroot', 'sysroot.mount', 'Initrd Root File System', 'Initrd Root Device'].includes(p);
+}
+
+/** Lines the kernel prints when it mounts root itself (no initramfs took over): init/do_mounts.c. */
+const KERNEL_ROOT_RULES = new Set(['vfs-cannot-open-root', 'panic-unable-to-mount-root']);
+
+/** The kernel showed disks and the name still did not resolve. */
+function weighSeen(
+  names: DeviceName[],
+  kinds: Set<NameKind>,
+  ctx: Context,
+): { weights: Weights; why: string } {
+  for (const n of names) {
+    if (n.kind !== 'kernel' || !n.disk) continue;
+    const parts = ctx.disks.get(n.disk);
+    // root=/dev/vda1 while the VM's disks came up as sda (another bus) or xvdb while only xvda
+    // exists (another order): the bus and the disk order are the VM config's choice.
+    if (!parts)
+      return {
+        weights: { VMCE: 0.6, UVKE: 0.25 },
+        why: `${n.name} names a disk the kernel does not show (it shows ${[...ctx.disks.keys()].join(', ')})`,
+      };
+    if (n.partition) {
+      // The partition table was read and lacks this partition: root= names the wrong one.
+      if (parts.size > 0)
+        return {
+          weights: { VMCE: 0.55, DIDF: 0.3 },
+          why: `${n.disk} has partitions ${[...parts].join(' ')}, not ${n.name}`,
+        };
+      // The disk is there with no partition the kernel read: its table is damaged (DIDF), its
+      // backing storage is empty (UVDE), or it holds a whole-disk filesystem and root= should name
+      // the disk (VMCE). Only dom0 (the image itself) tells which.
+      return {
+        weights: { DIDF: 0.45, VMCE: 0.4, UVDE: 0.35 },
+        why: `${n.disk} is attached but shows no partitions, so ${n.name} is not there`,
+      };
+    }
+    // The whole disk is there and was named: initramfs-tools' local_device_setup() says "does
+    // not exist" also when get_fstype finds no filesystem on an existing device, so the
+    // filesystem is damaged or absent (DIDF), or the backing storage is empty (UVDE); a disk
+    // with partitions named whole is root= naming the wrong device (VMCE).
+    if (parts.size > 0)
+      return {
+        weights: { VMCE: 0.55, DIDF: 0.3 },
+        why: `${n.name} is a partitioned disk (${[...parts].join(' ')}); root= names the whole disk`,
+      };
+    return {
+      weights: { DIDF: 0.5, UVDE: 0.35, VMCE: 0.3 },
+      why: `${n.name} is attached but no filesystem was recognised on it`,
+    };
+  }
+  // A persistent name (UUID=, LABEL=, an LVM name) with the disks visible: the identifier is not
+  // on them. It was written wrong or for another disk (VMCE), or the superblock / LVM label that
+  // carries it is damaged (DIDF). The root could still sit on a disk of a bus with no driver.
+  if (kinds.has('persistent') || kinds.has('volume'))
+    return {
+      weights: { VMCE: 0.5, DIDF: 0.4, UVKE: 0.25 },
+      why: 'the kernel shows disks but none carries the identifier root=/fstab names',
+    };
+  return {
+    weights: { VMCE: 0.5, UVKE: 0.35, DIDF: 0.3 },
+    why: 'the kernel shows disks but the initramfs found no root device on them',
+  };
+}
+
+/**
+ * Only the give-up lines (a trimmed log): nothing shows whether any disk appeared. Both readings
+ * stay, close together; the name decides which comes first.
+ */
+function weighTrimmed(
+  names: DeviceName[],
+  kinds: Set<NameKind>,
+  missing: Missing[],
+): { weights: Weights; why: string } {
+  // A kernel device name (/dev/sda2, /dev/vda1, /dev/xvda1) encodes the bus and the disk order,
+  // which the VM's config decides: the disk may well be there under another name (VMCE). A
+  // missing driver (UVKE) explains it as well, so the two are close.
+  if (kinds.has('kernel'))
+    return {
+      weights: { VMCE: 0.5, UVKE: 0.45 },
+      why: 'a kernel device name is missing and the log shows nothing of the disks (the name depends on the bus and disk order the VM config sets)',
+    };
+  // An LVM volume group that is absent as a whole (`Volume group "X" not found`, or several LVs
+  // of one VG missing): not a misspelt LV name but a physical volume that was not seen (no driver:
+  // UVKE; disk not attached: UVDE) or not recognised (its label damaged: DIDF).
+  const vgs = new Set<string>();
+  for (const m of missing) {
+    if (m.vg) vgs.add(m.vg);
+    const lv = m.device?.kind === 'volume' ? lvmVgOf(m.device.name) : undefined;
+    if (lv) vgs.add(lv);
+  }
+  const wholeVg =
+    missing.some((m) => m.vg) ||
+    [...vgs].some((vg) => new Set(names.filter((n) => lvmVgOf(n.name) === vg).map((n) => n.name)).size > 1);
+  if (wholeVg)
+    return {
+      weights: { UVKE: 0.5, DIDF: 0.35, VMCE: 0.3, UVDE: 0.3 },
+      why: 'a whole LVM volume group is absent: its physical volume was not seen or not recognised, the log shows nothing of the disks',
+    };
+  // A persistent name (UUID=, PARTUUID=, LABEL=, /dev/disk/by-*, an LV) does not depend on the
+  // bus or the disk order, so a disk attached differently still carries it; what is left is an
+  // identifier written wrong (VMCE) or no disk visible at all: the initramfs lacks the driver for
+  // the bus the disk is on, the usual cause after a move to another hypervisor or a kernel update
+  // (UVKE). No name at all: distributions write root=UUID= by default, so the same holds.
+  return {
+    weights: { UVKE: 0.5, VMCE: 0.45 },
+    why:
+      kinds.has('persistent') || kinds.has('volume')
+        ? 'a persistent device name is missing and the log shows nothing of the disks (the name does not depend on the bus or disk order)'
+        : kinds.size > 0
+          ? `${names[0]?.name} did not resolve to a device, and the log shows nothing of the disks`
+          : 'the initramfs found no root device, and the log shows nothing of the disks',
+  };
+}
+
+/** The VG of /dev/VG/LV or /dev/mapper/VG-LV (dashes in names are doubled by device-mapper). */
+function lvmVgOf(name: string): string | undefined {
+  const mapper = /^\/dev\/mapper\/((?:[^-]|--)+)-(?:[^-]|--)+$/.exec(name);
+  if (mapper?.[1]) return mapper[1].replace(/--/g, '-');
+  const plain = /^\/dev\/([^/]+)\/[^/]+$/.exec(name);
+  if (plain?.[1] && !['mapper', 'disk', 'md'].includes(plain[1])) return plain[1];
+  return undefined;
+}
+
+/**
+ * Causes for the give-up lines in `matches` (those whose rule has cue device-missing), weighed by
+ * the whole log; [] when there are none.
+ */
+export function weighMissingDevice(
+  matches: ConsoleMatch[],
+  severityOf: (m: ConsoleMatch) => string,
+): Cause[] {
+  const ctx = readContext(matches);
+  const missing: Missing[] = [];
+  let firstAt = -1;
+  matches.forEach((m, i) => {
+    if (m.cue !== 'device-missing') return;
+    const vg = m.captures.vg;
+    // lvm2 prints `Volume group "X" not found` on every scan before a LUKS container that holds
+    // the VG is unlocked (MESSAGES.md L1): benign when the passphrase prompt follows.
+    if (vg !== undefined && ctx.luksPromptAt !== undefined && ctx.luksPromptAt > i) return;
+    if (firstAt < 0) firstAt = i;
+    // The panic names a device number (unknown-block(0,0)), not a name.
+    const raw = m.captures.device?.startsWith('unknown-block') ? undefined : m.captures.device;
+    missing.push({ match: m, ...(raw ? { device: classifyDeviceName(raw) } : {}), ...(vg ? { vg } : {}) });
+  });
+  if (missing.length === 0) return [];
+  const { weights, why } = weigh(missing, ctx, firstAt);
+  // A give-up line that is not fatal (a timeout the boot may survive) says less.
+  // Fatal when a give-up line is, or when the boot stops after it (mkinitcpio's emergency shell).
+  const fatal = matches.some((m, i) => i >= firstAt && severityOf(m) === 'fatal');
+  const scale = fatal ? 1 : 0.8;
+  const evidence = missing
+    .filter((m, i, all) => all.findIndex((o) => o.match.line === m.match.line) === i)
+    .slice(0, 8)
+    .map((m) => ({
+      source: 'console' as const,
+      at: m.match.at,
+      detail: `rule ${m.match.ruleId}`,
+      value: m.match.line,
+    }));
+  // What the whole log says, shared by every family it leaves open: the reading, then the lines.
+  const reading = { source: 'console' as const, detail: 'the root device was not found', value: why };
+  const causes: Cause[] = [];
+  for (const [family, w] of Object.entries(weights) as [keyof Weights, number][]) {
+    const code: CauseCode = family;
+    causes.push({
+      code,
+      paperFault: PAPER_FAULT[code],
+      title: TITLE[family],
+      confidence: Math.round(w * scale * 100) / 100,
+      evidence: [reading, ...evidence],
+      ...(REMEDY[family] ? { remedy: REMEDY[family] } : {}),
+    });
+  }
+  return causes;
+}
+
+const TITLE: Record<keyof Weights, string> = {
+  VMCE: 'the VM config does not give the VM the device its root= or fstab names (or names it wrong)',
+  UVKE: 'the guest kernel or initramfs cannot see the disk (a missing driver)',
+  DIDF: 'the disk is there but the partition or filesystem the name needs is damaged or gone',
+  UVDE: "the disk's backing storage is empty or missing",
+};
+
+const REMEDY: Partial<Record<keyof Weights, string>> = {
+  VMCE: 'compare root= (and fstab) with the disks the VM has (ls /dev in the initramfs shell; blkid); fix the name or the disk line',
+  UVKE: 'rebuild the initramfs with the disk drivers of this hypervisor (xen-blkfront, virtio_blk, hv_storvsc, nvme), or boot the previous kernel',
+  DIDF: 'inspect the disk image from dom0 (fdisk -l, blkid, e2fsck -n / xfs_repair -n)',
+  UVDE: "check the disk's backing file, LV or device in dom0 (size, existence)",
+};
