@@ -111,13 +111,23 @@ let defaults: ConsoleRule[] | undefined;
 export function consoleTarget(input: { text: string; chunk: number }): void {
   defaults ??= parseRules(readFileSync(DEFAULT_RULES_FILE, 'utf8'), DEFAULT_RULES_FILE).rules;
   const rules = defaults;
+  const found: string[] = [];
   timed('ConsoleMatcher.feed', input.text, () => {
     const m = new ConsoleMatcher(rules, { tailBytes: 4096 });
     const chunk = Math.max(1, input.chunk);
     for (let i = 0; i < input.text.length; i += chunk)
-      m.feed(Buffer.from(input.text.slice(i, i + chunk), 'latin1'), i);
+      for (const x of m.feed(Buffer.from(input.text.slice(i, i + chunk), 'latin1'), i)) found.push(x.ruleId);
     if (m.tail().length > 4096) throw new Error('tail over its bound');
   });
+  // The required-literal prefilter may only skip work, never a match.
+  const all = new ConsoleMatcher(rules, { tailBytes: 4096, prefilter: false });
+  const expected: string[] = [];
+  const chunk = Math.max(1, input.chunk);
+  for (let i = 0; i < input.text.length; i += chunk)
+    for (const x of all.feed(Buffer.from(input.text.slice(i, i + chunk), 'latin1'), i))
+      expected.push(x.ruleId);
+  if (found.join() !== expected.join())
+    throw new Error(`prefilter changed the matches: ${found.join()} instead of ${expected.join()}`);
 }
 
 function files(dir: string, ext: RegExp): string[] {

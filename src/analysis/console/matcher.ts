@@ -15,7 +15,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { ConsoleMatch, ConsoleMatcherLike } from '../../monitor/vm-console-monitor.js';
-import { LinearRegex } from './linear-regex.js';
+import { requiredLiterals } from './required-literals.js';
 import type { ConsoleRule } from './rules.js';
 
 export interface MatcherOptions {
@@ -27,6 +27,8 @@ export interface MatcherOptions {
   matchBytesPerSecond?: number;
   /** What may be matched at once before the per-second budget applies; default 4 MiB. */
   matchBurstBytes?: number;
+  /** Skip rules whose required literals a line lacks (default true; false only to check that it agrees). */
+  prefilter?: boolean;
 }
 
 /** A pending partial line this short is tried at every chunk; longer ones when they have doubled. */
@@ -55,8 +57,12 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   #lineNo = 0;
   #tail = '';
   readonly #partialRules: ConsoleRule[];
-  readonly #prefilter: LinearRegex | null;
-  readonly #partialPrefilter: LinearRegex | null;
+  /** Per rule (same order): literals one of which a matching line holds, or null. */
+  readonly #literals: (string[] | null)[];
+  readonly #partialLiterals: (string[] | null)[];
+  /** Whether a line holds any rule's literal at all: one pass instead of one search per rule. */
+  readonly #anyLiteral: RegExp | null;
+  readonly #partialAnyLiteral: RegExp | null;
   /** Length of the pending line when partial rules last ran on it. */
   #partialTriedAt = 0;
   readonly #ratePerMs: number;
@@ -64,12 +70,16 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   #budget: number;
   #budgetAt: number | undefined;
   #unmatchedLines = 0;
+  readonly #usePrefilter: boolean;
 
   constructor(rules: ConsoleRule[], options: MatcherOptions = {}) {
     this.#rules = rules;
     this.#partialRules = rules.filter((r) => r.partial);
-    this.#prefilter = anyOf(rules);
-    this.#partialPrefilter = anyOf(this.#partialRules);
+    this.#literals = rules.map(literalsOf);
+    this.#partialLiterals = this.#partialRules.map(literalsOf);
+    this.#usePrefilter = options.prefilter ?? true;
+    this.#anyLiteral = anyLiteral(this.#literals);
+    this.#partialAnyLiteral = anyLiteral(this.#partialLiterals);
     this.#maxLine = options.maxLineLength ?? 4096;
     this.#tailBytes = options.tailBytes ?? 64 * 1024;
     this.#ratePerMs = (options.matchBytesPerSecond ?? 1024 * 1024) / 1000;
@@ -151,10 +161,16 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 
   /** First rule that matches wins; partial lines only try rules marked partial. */
   #match(line: string, at: number, partial: boolean, out: ConsoleMatch[]): void {
-    // One linear pass tells whether any rule matches; most console lines match none.
-    const prefilter = partial ? this.#partialPrefilter : this.#prefilter;
-    if (prefilter && !prefilter.test(line)) return;
-    for (const rule of partial ? this.#partialRules : this.#rules) {
+    // Most console lines match no rule: a rule whose required literals are all absent is skipped
+    // with native substring searches, before its automaton runs (required-literals.ts).
+    const rules = partial ? this.#partialRules : this.#rules;
+    const literals = partial ? this.#partialLiterals : this.#literals;
+    const any = partial ? this.#partialAnyLiteral : this.#anyLiteral;
+    const someLiteral = !this.#usePrefilter || !any || any.test(line);
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r] as ConsoleRule;
+      const need = this.#usePrefilter ? literals[r] : null;
+      if (need && (!someLiteral || !need.some((l) => line.includes(l)))) continue;
       const captures = rule.pattern.captures(line);
       if (!captures) continue;
       if (rule.severity !== 'benign') {
@@ -182,18 +198,22 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 }
 
 /**
- * All rules as one alternation, named groups made plain: it matches a line exactly when
- * some rule does, in one pass of the automaton instead of one per rule. Null when RE2
- * refuses the combination (its program-size limit), and then every rule is tried.
+ * The literals as one V8 regular expression. Safe on V8's backtracking engine: an alternation of
+ * escaped plain strings has no nested quantifier, so a test costs the line's length times the
+ * number of literals at worst.
  */
-function anyOf(rules: ConsoleRule[]): LinearRegex | null {
-  if (rules.length < 2) return null;
-  const source = rules
-    .map((r) => `(?:${r.pattern.source.replace(/(?<!\\)\(\?P?<[A-Za-z_][A-Za-z0-9_]*>/g, '(?:')})`)
-    .join('|');
-  try {
-    return LinearRegex.compile(source);
-  } catch {
-    return null;
+function anyLiteral(literals: (string[] | null)[]): RegExp | null {
+  const all = [...new Set(literals.flatMap((l) => l ?? []))];
+  if (all.length === 0) return null;
+  return new RegExp(all.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'));
+}
+
+const LITERALS = new WeakMap<ConsoleRule, string[] | null>();
+function literalsOf(rule: ConsoleRule): string[] | null {
+  let known = LITERALS.get(rule);
+  if (known === undefined) {
+    known = requiredLiterals(rule.pattern.source);
+    LITERALS.set(rule, known);
   }
+  return known;
 }
