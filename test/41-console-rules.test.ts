@@ -8,6 +8,7 @@ import { requiredLiterals } from '../src/analysis/console/required-literals.js';
 import { type ConsoleRule, loadRules, parseRules } from '../src/analysis/console/rules.js';
 import { diagnoseConsole } from '../src/analysis/diagnose.js';
 import { classifyDeviceName, normaliseDeviceName } from '../src/analysis/root-device-missing.js';
+import { analyseConsole } from '../src/analysis/syslog-analysis.js';
 
 const CONSOLES = path.join(import.meta.dirname, 'fixtures', 'consoles');
 let rules: ConsoleRule[];
@@ -820,5 +821,17 @@ describe('the required-literal prefilter (required-literals.ts)', () => {
       const slow = new ConsoleMatcher(rules, { matchBurstBytes: Number.MAX_SAFE_INTEGER, prefilter: false });
       expect(fast.feed(`${text}\n`, 0)).toEqual(slow.feed(`${text}\n`, 0));
     }
+  });
+});
+
+describe('a console line that names its device speaks of that disk', () => {
+  it('EXT4-fs error (device xvdb1) is DIDF on xvdb; with the VM disks known, an unknown name is kept without a disk', () => {
+    const log =
+      'EXT4-fs error (device xvdb1): ext4_validate_block_bitmap:423: comm mount: bg 9: bad block bitmap checksum\n';
+    const causes = diagnoseConsole(log, rules).causes.filter((c) => c.code === 'DIDF');
+    expect(causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvdb' });
+    const m = new ConsoleMatcher(rules).feed(log, 0);
+    expect(analyseConsole(m, false, ['xvda', 'xvdb'])[0]).toMatchObject({ disk: 'xvdb' });
+    expect(analyseConsole(m, false, ['xvda'])[0]?.disk).toBeUndefined();
   });
 });

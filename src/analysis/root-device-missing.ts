@@ -81,8 +81,15 @@ export function classifyDeviceName(raw: string): DeviceName {
   return { kind: 'other', name };
 }
 
+/** The whole disk a console line's device capture names (EXT4-fs (xvdb1) -> xvdb), when it is a disk's kernel name. */
+export function diskOfCapture(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  const name = normaliseDeviceName(raw).replace(/^\/dev\//, '');
+  return KERNEL_NAME.test(name) ? diskOf(name) : undefined;
+}
+
 /** The whole disk a kernel block device name belongs to: xvda1 -> xvda, nvme0n1p2 -> nvme0n1. */
-function diskOf(name: string): string {
+export function diskOf(name: string): string {
   const k = KERNEL_NAME.exec(name)?.groups;
   return k ? (k.sd ?? k.nv ?? name) : name;
 }

@@ -1,7 +1,7 @@
 /** SysLog Analysis (paper module 9): console rule matches as causes. */
 import { type ConsoleMatch, severityFor } from '../monitor/vm-console-monitor.js';
 import { type Cause, type CauseCode, PAPER_FAULT } from './evidence.js';
-import { weighMissingDevice } from './root-device-missing.js';
+import { diskOfCapture, weighMissingDevice } from './root-device-missing.js';
 
 const FAULT_TO_CAUSE: Record<string, CauseCode> = {
   VMCE: 'VMCE',
@@ -11,7 +11,15 @@ const FAULT_TO_CAUSE: Record<string, CauseCode> = {
   UNKNOWN_KERNEL: 'UNKNOWN_KERNEL',
 };
 
-export function analyseConsole(matches: ConsoleMatch[], ramdiskMayLoadDrivers = false): Cause[] {
+/**
+ * `knownDisks`: the VM's disks (vdevs); a line naming another disk (an HVM guest's sda for the
+ * config's hda) is kept without a disk rather than tied to one the VM does not have.
+ */
+export function analyseConsole(
+  matches: ConsoleMatch[],
+  ramdiskMayLoadDrivers = false,
+  knownDisks?: readonly string[],
+): Cause[] {
   const causes: Cause[] = [];
   // A rule that matches again (dracut repeats its timeout warning every half second, a filesystem
   // repeats its error on every read) is one observation, not independent confirmations: each rule
@@ -39,9 +47,13 @@ export function analyseConsole(matches: ConsoleMatch[], ramdiskMayLoadDrivers = 
   for (const { m, severity } of byRule.values()) {
     const code = m.fault ? FAULT_TO_CAUSE[m.fault] : undefined;
     if (!code) continue;
+    // A line that names its device ("EXT4-fs (xvdb1): ...") speaks of that disk.
+    const named = code === 'DIDF' || code === 'UVDE' ? diskOfCapture(m.captures.device) : undefined;
+    const disk = named && (!knownDisks || knownDisks.includes(named)) ? named : undefined;
     causes.push({
       code,
       paperFault: PAPER_FAULT[code],
+      ...(disk ? { disk } : {}),
       title: m.message ?? m.ruleId,
       // A console line points at a family of causes; the hypervisor and the disk decide which.
       confidence: severity === 'fatal' ? 0.6 : 0.4,

@@ -438,7 +438,13 @@ export class BootTest extends EventEmitter<BootTestEvents> {
           ...(rootWait ? { rootWait: { at: rootWait.at, line: rootWait.line } } : {}),
         }),
       );
-      causes.push(...analyseConsole(failedTry.console, failedTry.ramdiskMayLoadDrivers));
+      causes.push(
+        ...analyseConsole(
+          failedTry.console,
+          failedTry.ramdiskMayLoadDrivers,
+          this.spec.disks.map((d) => d.vdev),
+        ),
+      );
       const xl = failedTry.report.evidence.find((e) => e.source === 'xl' && e.detail === 'xl create failed');
       if (xl) causes.push(analyseXlFailure(xl.value ?? ''));
     }
