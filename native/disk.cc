@@ -819,7 +819,7 @@ struct FileReport {
 };
 
 Failure ReadExt2File(const std::string& path, long long offset, const std::string& name, long long limit,
-                     FileReport& out) {
+                     long long file_offset, FileReport& out) {
   static std::once_flag tables;
   std::call_once(tables, [] { initialize_ext2_error_table(); });
   ext2_filsys fs = nullptr;
@@ -852,8 +852,11 @@ Failure ReadExt2File(const std::string& path, long long offset, const std::strin
       out.size = EXT2_I_SIZE(&inode);
       ext2_file_t file = nullptr;
       code = ext2fs_file_open(fs, ino, 0, &file);
+      if (!code && file_offset > 0) code = ext2fs_file_llseek(file, file_offset, EXT2_SEEK_SET, nullptr);
       if (!code) {
-        out.bytes.resize(static_cast<size_t>(std::min<unsigned long long>(out.size, limit)));
+        unsigned long long left =
+            out.size > static_cast<unsigned long long>(file_offset) ? out.size - file_offset : 0;
+        out.bytes.resize(static_cast<size_t>(std::min<unsigned long long>(left, limit)));
         size_t got = 0;
         while (got < out.bytes.size()) {
           unsigned int n = 0;
@@ -994,26 +997,28 @@ Napi::Value ReadAreaProbe(const Napi::CallbackInfo& info) {
       AreaToJs);
 }
 
-// ext2ReadFile(path, offsetBytes, fileName, maxBytes): a regular file of an ext2/3/4
-// filesystem, at most 1 MiB of it; fileName is relative to the filesystem's root.
+// ext2ReadFile(path, offsetBytes, fileName, maxBytes, fileOffset): a regular file of an
+// ext2/3/4 filesystem, at most 1 MiB of it from fileOffset; fileName is relative to its root.
 Napi::Value Ext2ReadFile(const Napi::CallbackInfo& info) {
   auto offset = static_cast<long long>(ArgNumber(info, 1));
   auto limit = static_cast<long long>(ArgNumber(info, 3));
+  auto file_offset = static_cast<long long>(ArgNumber(info, 4));
   if (info.Length() < 3 || !info[2].IsString()) {
     Napi::TypeError::New(info.Env(), "fileName must be a string").ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
   std::string name = info[2].As<Napi::String>().Utf8Value();
-  if (offset < 0 || limit <= 0 || limit > (1 << 20) || name.empty() || name.size() > 4096 ||
-      name.find('\0') != std::string::npos) {
-    Napi::RangeError::New(info.Env(), "offset must be >= 0, maxBytes in 1..1048576, fileName 1..4096 bytes")
+  if (offset < 0 || limit <= 0 || limit > (1 << 20) || file_offset < 0 || name.empty() ||
+      name.size() > 4096 || name.find('\0') != std::string::npos) {
+    Napi::RangeError::New(
+        info.Env(), "offset and fileOffset must be >= 0, maxBytes in 1..1048576, fileName 1..4096 bytes")
         .ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
   return PostProbe<FileReport>(
       info,
-      [offset, name, limit](const std::string& p, FileReport& r) {
-        return ReadExt2File(p, offset, name, limit, r);
+      [offset, name, limit, file_offset](const std::string& p, FileReport& r) {
+        return ReadExt2File(p, offset, name, limit, file_offset, r);
       },
       FileToJs);
 }

@@ -1,13 +1,18 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { ConsoleMatcher } from './analysis/console/matcher.js';
 import { loadRules } from './analysis/console/rules.js';
 import { type DiagnoseReport, diagnoseConsole } from './analysis/diagnose.js';
 import { type Cause, mergeCauses } from './analysis/evidence.js';
+/** The library's entry points: inspect (no boot) and test (boot on this dom0). */
+import type { GrubBoot } from './analysis/guest-boot-needs.js';
 import { DiskInspector } from './disk/inspector.js';
 import type { BootDriver } from './driver/driver.js';
 import { XenDriver } from './driver/xen-driver.js';
 import { BootTest, type BootTestEvents, type BootTestReport } from './engine/boot-test.js';
 import { invalidArgument } from './errors.js';
-/** The library's entry points: inspect (no boot) and test (boot on this dom0). */
+import { versionFromKernelFileName } from './kernel/kernel-config.js';
 import { checkKernelSuitability } from './kernel/kernel-suitability.js';
 import { type KernelCheck, type PreflightResult, preflight } from './monitor/pre-checking.js';
 import { readTextFile } from './util/safe-open.js';
@@ -32,14 +37,59 @@ export interface InspectReport {
   verdict: 'OK' | 'FAULT_PREDICTED';
 }
 
-async function kernelCheck(spec: VmSpec, rootFsType: string | null): Promise<KernelCheck | undefined> {
-  // A bootloader (pygrub) takes the kernel from inside the guest: nothing to check here.
+async function kernelCheck(
+  spec: VmSpec,
+  rootFsType: string | null,
+  fromImage?: GrubBoot,
+): Promise<KernelCheck | undefined> {
+  if (fromImage) return imageKernelCheck(fromImage, rootFsType);
   if (!spec.kernel || spec.bootloader) return undefined;
   return checkKernelSuitability({
     kernel: spec.kernel,
     ...(spec.ramdisk ? { ramdisk: spec.ramdisk } : {}),
     rootFsType,
   });
+}
+
+/**
+ * The kernel pygrub would boot, checked like a kernel = in dom0: it, its initrd and its
+ * config-<version> are copied out of the image (read-only, libext2fs) into a private temporary
+ * directory, checked there, and the directory removed. Paths in the findings name the image.
+ */
+async function imageKernelCheck(boot: GrubBoot, rootFsType: string | null): Promise<KernelCheck | undefined> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vmbootfail-guest-kernel-'));
+  try {
+    const inspector = new DiskInspector();
+    const copy = async (name: string) => {
+      const dest = path.join(dir, path.posix.basename(name));
+      const r = await inspector.copyFileOut(boot.target, boot.offsetBytes, name, dest);
+      return r.copied ? dest : undefined;
+    };
+    const kernel = await copy(boot.kernel);
+    if (!kernel) return undefined;
+    const ramdisk = boot.initrd ? await copy(boot.initrd) : undefined;
+    const version = versionFromKernelFileName(boot.kernel);
+    if (version) await copy(path.posix.join(path.posix.dirname(boot.kernel), `config-${version}`));
+    const check = await checkKernelSuitability(
+      { kernel, ...(ramdisk ? { ramdisk } : {}), rootFsType },
+      { bootDir: dir },
+    );
+    const inImage = `${boot.where}:/${path.posix.dirname(boot.kernel)}`.replace(/\/\.$/, '');
+    const rename = (t: string) => t.split(dir).join(inImage);
+    return {
+      verdict: check.verdict,
+      problems: check.problems.map((p) => ({
+        ...p,
+        message: rename(p.message),
+        ...(p.remedy ? { remedy: rename(p.remedy) } : {}),
+        ...(p.evidence
+          ? { evidence: Object.fromEntries(Object.entries(p.evidence).map(([k, v]) => [k, rename(v)])) }
+          : {}),
+      })),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Predicts boot faults from an xl config, its disks and its kernel, in milliseconds, without booting. */

@@ -9,11 +9,13 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectConfig } from '../src/api.js';
 import { parseFstab, parseGrubConfig } from '../src/disk/guest-boot-files.js';
 import { DiskInspector } from '../src/disk/inspector.js';
 import { certainFailureOf, preflight } from '../src/monitor/pre-checking.js';
 import type { VmSpec } from '../src/xl/vm-spec.js';
 import { sha256File } from './support/checksum.js';
+import { DEBIAN_CONFIG, VERSION, bzImage, kernelConfig, xenElf } from './support/kernel-fixtures.js';
 
 const ROOT_UUID = '0b6a4d2e-4c1e-4f55-9d8a-0a1b2c3d4e5f';
 const DATA_UUID = '7c2f0e7a-1111-4a2b-8c3d-9e8f7a6b5c4d';
@@ -277,5 +279,83 @@ describe('what the guest files make the boot need', () => {
   it('root=UUID= naming no filesystem of the VM: certain VMCE', async () => {
     const { certain } = await judge(spec([['xvda', 'data']], { rootDevice: `UUID=${ROOT_UUID}` }));
     expect(certain?.reason).toMatch(`root=UUID=${ROOT_UUID} names a filesystem no disk of the VM has`);
+  });
+});
+
+/** A newc initramfs (cpio, gzip) holding these module paths: what update-initramfs or dracut leaves. */
+function initrdWith(modules: string[]): Buffer {
+  const stage = mkdtempSync(path.join(dir, 'initrd-'));
+  const names = ['init'];
+  writeFileSync(path.join(stage, 'init'), '#!/bin/sh\n');
+  for (const m of modules) {
+    mkdirSync(path.join(stage, path.dirname(m)), { recursive: true });
+    writeFileSync(path.join(stage, m), `module ${m}\n`);
+    const parts = m.split('/');
+    for (let i = 1; i <= parts.length; i++) names.push(parts.slice(0, i).join('/'));
+  }
+  const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet'], {
+    cwd: stage,
+    input: [...new Set(names)].join('\n'),
+  });
+  return execFileSync('gzip', ['-c'], { input: cpio });
+}
+
+describe('pygrub: the kernel and initrd in the image are checked like a kernel = in dom0', () => {
+  it('an initrd without xen-blkfront beside a kernel that has it as a module: certain UVKE, paths name the image', async () => {
+    const mods = `lib/modules/${VERSION}`;
+    const root = rootTree('t-pygrub-noblk', {
+      fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`,
+      kernel: false,
+    });
+    writeFileSync(path.join(root, `boot/vmlinuz-${VERSION}`), bzImage(xenElf('pv'), 'gzip'));
+    writeFileSync(path.join(root, `boot/config-${VERSION}`), kernelConfig(DEBIAN_CONFIG));
+    writeFileSync(
+      path.join(root, `boot/initrd.img-${VERSION}`),
+      initrdWith([`${mods}/kernel/fs/ext4/ext4.ko`]),
+    );
+    writeFileSync(
+      path.join(root, 'boot/grub/grub.cfg'),
+      `menuentry 'Debian' {\n linux /boot/vmlinuz-${VERSION} root=UUID=${ROOT_UUID} ro\n initrd /boot/initrd.img-${VERSION}\n}\n`,
+    );
+    const disk = partitionedDisk('pygrub-noblk', root, ROOT_UUID);
+    const before = await sha256File(disk);
+    const cfg = path.join(dir, 'pygrub-noblk.cfg');
+    writeFileSync(
+      cfg,
+      `name = "g"\ntype = "pv"\nbootloader = "pygrub"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
+    );
+    const report = await inspectConfig(cfg);
+    expect(report.preflight.kernel?.problems.map((p) => p.code)).toEqual(['BLOCK_FRONTEND_MISSING']);
+    expect(report.causes[0]).toMatchObject({ code: 'UVKE' });
+    expect(JSON.stringify(report)).not.toContain('vmbootfail-guest-kernel-');
+    expect(JSON.stringify(report.preflight.kernel)).toContain('xvda1:/boot');
+    expect(certainFailureOf(report.spec, report.preflight)?.reason).toMatch(/xen-blkfront|block frontend/i);
+    expect(await sha256File(disk)).toBe(before);
+  });
+  it('the same image with xen-blkfront in the initrd: the kernel is suitable', async () => {
+    const mods = `lib/modules/${VERSION}`;
+    const root = rootTree('t-pygrub-blk', {
+      fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`,
+      kernel: false,
+    });
+    writeFileSync(path.join(root, `boot/vmlinuz-${VERSION}`), bzImage(xenElf('pv'), 'gzip'));
+    writeFileSync(path.join(root, `boot/config-${VERSION}`), kernelConfig(DEBIAN_CONFIG));
+    writeFileSync(
+      path.join(root, `boot/initrd.img-${VERSION}`),
+      initrdWith([`${mods}/kernel/fs/ext4/ext4.ko`, `${mods}/kernel/drivers/block/xen-blkfront.ko`]),
+    );
+    writeFileSync(
+      path.join(root, 'boot/grub/grub.cfg'),
+      `menuentry 'Debian' {\n linux /boot/vmlinuz-${VERSION} root=UUID=${ROOT_UUID} ro\n initrd /boot/initrd.img-${VERSION}\n}\n`,
+    );
+    const disk = partitionedDisk('pygrub-blk', root, ROOT_UUID);
+    const cfg = path.join(dir, 'pygrub-blk.cfg');
+    writeFileSync(
+      cfg,
+      `name = "g"\ntype = "pv"\nbootloader = "pygrub"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
+    );
+    const report = await inspectConfig(cfg);
+    expect(report.preflight.kernel?.verdict).toBe('suitable');
+    expect(report.verdict).toBe('OK');
   });
 });

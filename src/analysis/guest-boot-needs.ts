@@ -1,4 +1,4 @@
-import type { FstabEntry, GrubEntry } from '../disk/guest-boot-files.js';
+import { type FstabEntry, type GrubEntry, grubPathInFs } from '../disk/guest-boot-files.js';
 /**
  * What the guest's boot needs beyond its root filesystem, from the guest's own
  * files (src/disk/guest-boot-files.ts): the filesystems systemd must mount
@@ -25,6 +25,20 @@ export interface VmFilesystem {
   fs: FilesystemInfo;
   /** The worst the inspector found about this filesystem (its findings, or the mount model's verdict). */
   mount?: FilesystemInfo['mount'];
+  /** The disk's backing file or device, and where on it the filesystem starts. */
+  target?: string;
+  offsetBytes: number;
+}
+
+/** The kernel and initrd pygrub will boot, where they are in the image, for the kernel check. */
+export interface GrubBoot {
+  target: string;
+  /** "xvda1": the filesystem they are in. */
+  where: string;
+  offsetBytes: number;
+  /** Paths relative to that filesystem's root. */
+  kernel: string;
+  initrd?: string;
 }
 
 export interface BootNeed {
@@ -44,13 +58,19 @@ export interface GuestBootNeeds {
   problems: BootNeed[];
   /** The kernel pygrub will boot, from the grub config's default entry. */
   grubKernel?: string;
+  /** Where that kernel and its initrd are, when both exist. */
+  grubBoot?: GrubBoot;
 }
 
 export function filesystemsOf(disks: DiskReport[]): VmFilesystem[] {
   const out: VmFilesystem[] = [];
   for (const { disk, inspection } of disks) {
     if (!inspection) continue;
-    const base = { vdev: disk.vdev, ...(disk.device !== undefined ? { device: disk.device } : {}) };
+    const base = {
+      vdev: disk.vdev,
+      ...(disk.device !== undefined ? { device: disk.device } : {}),
+      ...(disk.target !== undefined ? { target: disk.target } : {}),
+    };
     const mountOf = (fs: FilesystemInfo, partition: number | undefined) => {
       const severities = inspection.findings
         .filter((f) => f.partition === partition || f.partition === undefined)
@@ -62,6 +82,7 @@ export function filesystemsOf(disks: DiskReport[]): VmFilesystem[] {
       const mount = mountOf(p.filesystem, p.number);
       out.push({
         ...base,
+        offsetBytes: p.startSector * inspection.sectorSize,
         partition: p.number,
         ...(p.partUuid ? { partUuid: p.partUuid } : {}),
         fs: p.filesystem,
@@ -70,7 +91,7 @@ export function filesystemsOf(disks: DiskReport[]): VmFilesystem[] {
     }
     if (inspection.wholeDisk) {
       const mount = mountOf(inspection.wholeDisk, undefined);
-      out.push({ ...base, fs: inspection.wholeDisk, ...(mount ? { mount } : {}) });
+      out.push({ ...base, offsetBytes: 0, fs: inspection.wholeDisk, ...(mount ? { mount } : {}) });
     }
   }
   return out;
@@ -224,6 +245,16 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
       const candidates = chosen.entry ? [chosen.entry] : chosen.all;
       const missing = candidates.filter((e) => e.kernelFound === false || e.initrdFound === false);
       if (chosen.entry?.kernel) needs.grubKernel = chosen.entry.kernel;
+      const kernel = chosen.entry?.kernel ? grubPathInFs(chosen.entry.kernel) : undefined;
+      const initrd = chosen.entry?.initrd ? grubPathInFs(chosen.entry.initrd) : undefined;
+      if (at.target && kernel && chosen.entry?.kernelFound && chosen.entry.initrdFound !== false)
+        needs.grubBoot = {
+          target: at.target,
+          where: where(at),
+          offsetBytes: at.offsetBytes,
+          kernel,
+          ...(initrd ? { initrd } : {}),
+        };
       if (!rootDevice && rootArgOf(chosen.entry?.args)) {
         rootDevice = rootArgOf(chosen.entry?.args);
         rootFrom = 'root= of the grub entry pygrub boots';

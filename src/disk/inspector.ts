@@ -5,7 +5,7 @@
  * checksum, backup superblocks) and loop-device status. Never writes.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, readFile, realpath, stat } from 'node:fs/promises';
+import { access, open, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, VmbootfailError, invalidArgument } from '../errors.js';
 import { withDeadline } from '../native/deadline.js';
@@ -324,6 +324,45 @@ export class DiskInspector {
     await this.#judge(addon, inspection, wholeDisk, kernel);
     inspection.elapsedMs = performance.now() - started;
     return inspection;
+  }
+
+  /**
+   * Copies a regular file out of the ext filesystem at `fsOffsetBytes` of an image into
+   * `destPath` (created 0600; it must not exist), at most `maxBytes`: the kernel and ramdisk
+   * pygrub would boot, so that the kernel check can read them. The image is only read.
+   */
+  async copyFileOut(
+    diskPath: string,
+    fsOffsetBytes: number,
+    fileName: string,
+    destPath: string,
+    maxBytes = 512 * 1024 * 1024,
+  ): Promise<{ copied: boolean; bytes: number; error?: string }> {
+    if (typeof diskPath !== 'string' || typeof fileName !== 'string' || typeof destPath !== 'string')
+      throw invalidArgument('diskPath, fileName and destPath must be strings');
+    if (!Number.isSafeInteger(fsOffsetBytes) || fsOffsetBytes < 0)
+      throw invalidArgument('fsOffsetBytes must be a non-negative integer');
+    const addon = nativeAddon();
+    const { realPath } = await this.#checkTarget(diskPath);
+    const chunk = 1024 * 1024;
+    let done = 0;
+    const out = await open(destPath, 'wx', 0o600);
+    try {
+      for (;;) {
+        const part = await this.#probe('ext2fs_file_read', realPath, () =>
+          addon.ext2ReadFile(realPath, fsOffsetBytes, fileName, chunk, done),
+        );
+        if (!part.found || !part.bytes) return { copied: false, bytes: 0, error: part.error ?? 'ENOENT' };
+        if ((part.size ?? 0) > maxBytes)
+          return { copied: false, bytes: 0, error: `larger than ${maxBytes} bytes` };
+        await out.write(part.bytes);
+        done += part.bytes.length;
+        if (part.bytes.length < chunk || done >= (part.size ?? 0)) break;
+      }
+    } finally {
+      await out.close();
+    }
+    return { copied: true, bytes: done };
   }
 
   /** What the guest's own files in one ext filesystem say its boot needs. */

@@ -4,7 +4,7 @@ import { type Cause, type Evidence, PAPER_FAULT } from '../analysis/evidence.js'
  * Refuses to test over an existing domain, and predicts faults from the
  * config, the disks and the kernel in milliseconds, without booting.
  */
-import { type GuestBootNeeds, guestBootNeeds } from '../analysis/guest-boot-needs.js';
+import { type GrubBoot, type GuestBootNeeds, guestBootNeeds } from '../analysis/guest-boot-needs.js';
 import { commentedOutDiskEvidence, missingDiskRemedy } from '../analysis/missing-disk.js';
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
@@ -22,7 +22,12 @@ export interface KernelCheck {
 
 export interface PreflightDeps {
   inspectDisk(path: string, options?: InspectOptions): Promise<DiskInspection>;
-  checkKernel?(spec: VmSpec, rootFsType: string | null): Promise<KernelCheck | undefined>;
+  /** `fromImage`: the kernel pygrub would boot from the guest's disk, when there is no kernel =. */
+  checkKernel?(
+    spec: VmSpec,
+    rootFsType: string | null,
+    fromImage?: GrubBoot,
+  ): Promise<KernelCheck | undefined>;
 }
 
 export interface PreflightResult {
@@ -110,8 +115,12 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
   }
 
   let kernel: KernelCheck | undefined;
-  if (deps.checkKernel && spec.kernel) {
-    kernel = await deps.checkKernel(spec, rootFsType(spec, disks));
+  if (deps.checkKernel && (spec.kernel || bootNeeds.grubBoot)) {
+    kernel = await deps.checkKernel(
+      spec,
+      rootFsType(spec, disks),
+      spec.kernel ? undefined : bootNeeds.grubBoot,
+    );
     for (const p of kernel?.problems ?? []) {
       causes.push({
         code: 'UVKE',

@@ -232,12 +232,14 @@ export interface NativeAddon {
   loopProbe(path: string): Promise<NativeLoopReport>;
   /** Raw bytes on the disk thread; at most 1 MiB, short at the end of the disk. */
   readArea(path: string, offsetBytes: number, lengthBytes: number): Promise<Buffer>;
-  /** A regular file of an ext filesystem at offsetBytes, read-only; at most maxBytes (≤ 1 MiB) of it. */
+  /** A regular file of an ext filesystem at offsetBytes, read-only; at most maxBytes (≤ 1 MiB) of it from fileOffset. */
   ext2ReadFile(
     path: string,
     offsetBytes: number,
     fileName: string,
     maxBytes: number,
+    /** Where in the file to start (default 0). */
+    fileOffset?: number,
   ): Promise<NativeFileReport>;
   /** libext2fs's CRC32C without final inversion. */
   crc32c(bytes: Buffer, seed: number): number;
