@@ -108,6 +108,13 @@ describe('engine on boots recorded on real Xen', () => {
     expect(report.tries[0]?.times.verdictMs).toBe(15807);
   });
 
+  it('a pygrub guest boots the initrd in its image: "Device with no driver" before it loads blkfront is no failure', async () => {
+    const vm = spec(images['whole-disk-ext4'], { rootDevice: '/dev/xvda', bootloader: 'pygrub' });
+    vm.kernel = undefined;
+    vm.ramdisk = undefined;
+    const { report } = await run([recorded('normal-whole-disk')], vm);
+    expect(report.verdict).toBe('OK');
+  });
   it('VMCE: no VBD in xenstore 1 s after creation, config with the disk line commented out', async () => {
     const vm = spec(undefined, {
       commentedOutDisk: { line: 4, text: "#disk = [ 'phy:/dev/vg/guest,xvda,w' ]" },

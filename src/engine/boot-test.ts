@@ -255,19 +255,20 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         .filter((d) => pre.bootNeeds?.neededDisks.includes(d.vdev) && d.device !== undefined)
         .map((d) => d.device as number),
     );
+    // pygrub boots the initrd its grub entry names, from the image: unknown entries count as having one.
+    const hasRamdisk =
+      spec.ramdisk !== undefined ||
+      (spec.bootloader !== undefined &&
+        spec.kernel === undefined &&
+        (pre.bootNeeds?.grubBoot ? pre.bootNeeds.grubBoot.initrd !== undefined : true));
+    const context = { damagedDevices, blockFrontendMissing, certainFailure, neededDevices, hasRamdisk };
     const tries: TryState[] = [];
     let verdict: BootVerdict | undefined;
     let reason: string | undefined;
     for (let index = 0; verdict === undefined; index++) {
       if (index > 0) this.#enter('retry', index);
       this.#enter('create', index);
-      const t = await this.#runTry(
-        index,
-        damagedDevices,
-        blockFrontendMissing,
-        certainFailure,
-        neededDevices,
-      );
+      const t = await this.#runTry(index, context);
       tries.push(t);
       // Destroyed by someone else: nothing of ours is left to destroy.
       if (t.report.outcome === 'vanished' && t.created) this.#live.delete(t.created.domid);
@@ -321,10 +322,19 @@ export class BootTest extends EventEmitter<BootTestEvents> {
 
   async #runTry(
     index: number,
-    damagedDevices: Set<number>,
-    blockFrontendMissing: boolean,
-    certainFailure: CertainFailure | undefined,
-    neededDevices: ReadonlySet<number>,
+    {
+      damagedDevices,
+      blockFrontendMissing,
+      certainFailure,
+      neededDevices,
+      hasRamdisk,
+    }: {
+      damagedDevices: Set<number>;
+      blockFrontendMissing: boolean;
+      certainFailure: CertainFailure | undefined;
+      neededDevices: ReadonlySet<number>;
+      hasRamdisk: boolean;
+    },
   ): Promise<TryState> {
     const vcr = new VcrMonitor();
     const rootDisk = this.spec.rootDevice ? wholeDiskDevice(this.spec.rootDevice) : undefined;
@@ -336,7 +346,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         damagedDevices,
         ...(rootDisk !== undefined ? { rootDisk } : {}),
         ...(neededDevices.size > 0 ? { neededDevices } : {}),
-        hasRamdisk: this.spec.ramdisk !== undefined,
+        hasRamdisk,
         blockFrontendMissing,
         ...(certainFailure ? { certainFailure } : {}),
         ...(this.options.quietReadsMs !== undefined ? { quietReadsMs: this.options.quietReadsMs } : {}),
