@@ -16,6 +16,7 @@ import { certainFailureOf, preflight } from '../src/monitor/pre-checking.js';
 import type { VmSpec } from '../src/xl/vm-spec.js';
 import { sha256File } from './support/checksum.js';
 import { DEBIAN_CONFIG, VERSION, bzImage, kernelConfig, xenElf } from './support/kernel-fixtures.js';
+import { freeLoopDevice } from './support/loop-devices.js';
 
 const ROOT_UUID = '0b6a4d2e-4c1e-4f55-9d8a-0a1b2c3d4e5f';
 const DATA_UUID = '7c2f0e7a-1111-4a2b-8c3d-9e8f7a6b5c4d';
@@ -275,6 +276,22 @@ describe('what the guest files make the boot need', () => {
       root: { vdev: 'xvda', partition: 1 },
       grubKernel: `/boot/${KERNEL}`,
     });
+  });
+  it('root=UUID= with the root disk an unattached loop device: UVDE first, no VMCE claim', async () => {
+    const loop = freeLoopDevice();
+    if (!loop.device) return;
+    const s = spec(
+      [
+        ['xvda', 'root'],
+        ['xvdb', 'data'],
+      ],
+      { rootDevice: `UUID=${ROOT_UUID}` },
+    );
+    (s.disks[0] as { target: string }).target = loop.device;
+    const { pre, certain } = await judge(s);
+    expect(pre.causes[0]).toMatchObject({ code: 'UVDE', disk: 'xvda' });
+    expect(pre.causes.map((c) => c.code)).not.toContain('VMCE');
+    expect(certain?.reason).toMatch(/xvda|loop/);
   });
   it('root=UUID= naming no filesystem of the VM: certain VMCE', async () => {
     const { certain } = await judge(spec([['xvda', 'data']], { rootDevice: `UUID=${ROOT_UUID}` }));

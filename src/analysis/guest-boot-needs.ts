@@ -106,6 +106,9 @@ function isOpaque(disks: DiskReport[]): boolean {
   return disks.some(
     (d) =>
       !d.inspection ||
+      // Nothing readable on it (an unattached loop device, a wiped table): the tag may be there.
+      d.inspection.loop?.attached === false ||
+      filesystemsOf([d]).length === 0 ||
       filesystemsOf([d]).some(
         (f) =>
           (f.fs.type !== null && !TRANSPARENT_TYPES.has(f.fs.type)) ||
@@ -300,7 +303,27 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
       detail: rootFrom,
       value: `root=${rootDevice}`,
     };
-    if (!root && !opaque && all.length > 0) {
+    // An empty disk (an unattached loop device, a 0-byte image) holds no filesystem: when it is
+    // all that cannot be read, the root is certainly missing, and the empty disk is why.
+    const empty = disks.filter(
+      (d) => d.inspection?.loop?.attached === false || d.error?.code === 'ERR_DISK_EMPTY',
+    );
+    const othersReadable = !isOpaque(disks.filter((d) => !empty.includes(d)));
+    if (!root && empty.length > 0 && othersReadable) {
+      const first = empty[0] as DiskReport;
+      problems.push({
+        neededFor: 'root',
+        certain: true,
+        cause: {
+          code: 'UVDE',
+          paperFault: PAPER_FAULT.UVDE,
+          title: `root=${rootDevice} is on no disk the VM can read: ${first.disk.vdev} (${first.disk.target ?? '?'}) is empty`,
+          confidence: 0.8,
+          disk: first.disk.vdev,
+          evidence: [rootArg, filesystemList(all)],
+        },
+      });
+    } else if (!root && !opaque && all.length > 0) {
       problems.push({
         neededFor: 'root',
         certain: true,
