@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Cause, type Evidence, mergeCauses } from '../analysis/evidence.js';
+import { guestBootNeeds } from '../analysis/guest-boot-needs.js';
 import { analyseConsole, unknownKernelProblem } from '../analysis/syslog-analysis.js';
 import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import { analyseVirtualizedSystem } from '../analysis/virtualized-system-analysis.js';
@@ -15,6 +16,7 @@ import { analyseXlFailure } from '../analysis/xl-failure.js';
 import { faultFindings } from '../disk/inspector.js';
 import type { BootDriver, CreatedDomain } from '../driver/driver.js';
 import { ErrorCode, VmbootfailError } from '../errors.js';
+import { versionFromKernelFileName } from '../kernel/kernel-config.js';
 import {
   type CertainFailure,
   type PreflightResult,
@@ -430,13 +432,18 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     verdict: BootVerdict,
   ): Promise<Cause[]> {
     // Every disk again, after the boot: also those xenstore shows that the config does not name.
+    const grubKernel = pre.bootNeeds?.grubKernel
+      ? versionFromKernelFileName(pre.bootNeeds.grubKernel)
+      : undefined;
     const disks = await inspectVmDisks(
       this.spec.disks,
-      (p, o) => this.driver.inspectDisk(p, o),
-      guestKernelOf(this.spec),
+      (p, o) => this.driver.inspectDisk(p, { ...o, bootFiles: true }),
+      guestKernelOf(this.spec) ?? grubKernel,
     );
     const causes: Cause[] = [
       ...analyseVirtualDisks(disks),
+      // What the guest's fstab and grub config need, judged again on the disks as they are now.
+      ...guestBootNeeds(this.spec, disks).problems.map((p) => p.cause),
       // The disk findings are read again above; what the preflight concluded from the config too
       // (root= naming a partition the disk does not have, ...) stands.
       ...pre.causes.filter((c) => !c.evidence.every((e) => e.source === 'inspector')),
