@@ -6,7 +6,7 @@
 # rebuilt only when that hash changes. See testbed/README.md.
 #
 #   testbed/build.sh            build what changed
-#   testbed/build.sh --force S  rebuild stage S (xen|rootfs|node|project|guest|dom0img) and what depends on it
+#   testbed/build.sh --force S  rebuild stage S (xen|rootfs|node|project|guest|debguest|dom0img) and what depends on it
 #
 # Environment:
 #   VMBF_TESTBED_CACHE            cache directory (default ~/.cache/vmbootfail-testbed)
@@ -80,7 +80,7 @@ stage() {
   log "$name: built in $((SECONDS - t0)) s"
   return 0
 }
-declare -A DEPENDENTS=([rootfs]="node project guest dom0img" [node]="project dom0img" [project]="dom0img")
+declare -A DEPENDENTS=([rootfs]="node project guest debguest dom0img" [node]="project dom0img" [project]="dom0img")
 
 # ---------------------------------------------------------------- chroot helpers
 chroot_mounted=0
@@ -349,6 +349,163 @@ build_guest() {
   safe_rm "$GUEST"; mv "$GUEST.new" "$GUEST"
 }
 
+# ---------------------------------------------------------------- stage: debguest
+# A production-like Debian 12 guest (issue 11): debootstrap bookworm minbase +
+# systemd, udev, initramfs-tools; the dom0 stage's kernel with a trimmed module
+# tree (block, xen, md, fs, crypto, lib, arch: about 60 MB of the 396 MB);
+# fstab by UUID (root, and a data disk at /data); root locked as in cloud images
+# (root:*); a hand-written /boot/grub/grub.cfg that pygrub reads; an
+# initramfs-tools initrd in /boot, and two dracut ramdisks (with and without
+# xen-blkfront) made in a throwaway copy (dracut and initramfs-tools conflict).
+# Output: $CACHE/debguest/ (the disk images, and the kernel and ramdisks copied
+# out for direct-kernel boots) and $CACHE/debguest.img, an ext4 disk holding
+# that directory, which run.sh gives QEMU as a third drive (snapshot=on) and
+# the plan mounts at /debguest in dom0.
+DEBG=$CACHE/debguest
+DEBG_INCLUDE=systemd,systemd-sysv,udev,kmod,initramfs-tools,e2fsprogs
+DEBG_ROOT_MIB=1024
+DEBG_ROOT_UUID=6b0e8a52-3c1d-4f7e-9b2a-0d1e5c7f4a01   # root filesystem (partition 1 of the root disk)
+DEBG_DATA_UUID=6b0e8a52-3c1d-4f7e-9b2a-0d1e5c7f4a02   # the data disk, in fstab at /data
+DEBG_OTHER_UUID=6b0e8a52-3c1d-4f7e-9b2a-0d1e5c7f4a03  # another data disk: a UUID fstab does not name
+DEBG_OLD_KVER=6.1.0-13-amd64                          # what a stale grub.cfg names (not in /boot)
+debg_mounts=()
+debg_chroot_up() { # debg_chroot_up TREE
+  local m
+  for m in proc sys dev; do
+    mountpoint -q "$1/$m" && continue
+    case $m in
+      proc) mount -t proc proc "$1/proc" ;;
+      sys) mount -t sysfs sysfs "$1/sys" ;;
+      dev) mount --bind /dev "$1/dev" ;;
+    esac
+    debg_mounts+=("$1/$m")
+  done
+  cp -L /etc/resolv.conf "$1/etc/resolv.conf" 2>/dev/null || true
+}
+debg_chroot_down() {
+  local m i
+  for ((i = ${#debg_mounts[@]} - 1; i >= 0; i--)); do
+    m=${debg_mounts[$i]}
+    if mountpoint -q "$m" 2>/dev/null; then umount "$m" || umount -l "$m"; fi
+  done
+  debg_mounts=()
+}
+debg_in() { # debg_in TREE CMD...
+  local t=$1; shift
+  debg_chroot_up "$t"
+  chroot "$t" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+}
+debg_grub_cfg() { # debg_grub_cfg KVER: a Debian grub.cfg reduced to what pygrub reads
+  cat <<EOF
+# written by testbed/build.sh (no grub is installed: pygrub reads this file from dom0)
+set default=0
+set timeout=0
+menuentry 'Debian GNU/Linux 12 (bookworm)' {
+	linux /boot/vmlinuz-$1 root=UUID=$DEBG_ROOT_UUID ro console=hvc0
+	initrd /boot/initrd.img-$1
+}
+EOF
+}
+debg_put_root() { # debg_put_root FS IMG: MBR, one partition from 1 MiB to the end holding FS
+  truncate -s "${DEBG_ROOT_MIB}M" "$2"
+  parted -s "$2" mklabel msdos mkpart primary ext4 2048s "$((DEBG_ROOT_MIB * 2048 - 1))s"
+  dd if="$1" of="$2" bs=1M seek=1 conv=notrunc,sparse status=none
+}
+build_debguest() {
+  chroot_down
+  local kver; kver=$(cat "$ROOTFS/etc/vmbf-kernel-version")
+  local tmp; tmp=$(mktemp -d "$CACHE/debguest.tmp.XXXX")
+  local t=$tmp/root d=$DEBG.new t0=$SECONDS
+  safe_rm "$d"; mkdir -p "$d"
+  trap 'debg_chroot_down; chroot_down' EXIT
+  debootstrap --variant=minbase --include="$DEBG_INCLUDE" --cache-dir="$CACHE/downloads" \
+    "$SUITE" "$t" "$MIRROR" > "$CACHE/debguest-debootstrap.log" 2>&1 \
+    || { tail -30 "$CACHE/debguest-debootstrap.log" >&2; die "debootstrap of the Debian guest failed (log: $CACHE/debguest-debootstrap.log)"; }
+  log "debguest: debootstrap $((SECONDS - t0)) s"
+  printf '#!/bin/sh\nexit 101\n' > "$t/usr/sbin/policy-rc.d"; chmod 755 "$t/usr/sbin/policy-rc.d"
+  # The dom0's kernel (PV and PVH capable) with the modules a Xen guest needs.
+  local km=$ROOTFS/lib/modules/$kver
+  mkdir -p "$t/lib/modules/$kver"
+  cp -a "$km"/modules.order "$km"/modules.builtin "$km"/modules.builtin.modinfo "$t/lib/modules/$kver/"
+  (cd "$km" && cp -a --parents kernel/arch kernel/block kernel/crypto kernel/fs kernel/lib kernel/mm \
+    kernel/drivers/block kernel/drivers/xen kernel/drivers/md kernel/drivers/net/xen-netfront.ko "$t/lib/modules/$kver/")
+  cp "$ROOTFS/boot/vmlinuz-$kver" "$ROOTFS/boot/config-$kver" "$t/boot/"
+  debg_in "$t" depmod "$kver"
+  # initramfs-tools as a small cloud image has it: only the listed modules
+  # (testbed.md: Debian's default, 131 MB unpacked, crashed a 256 MB domU).
+  sed -i -e 's/^MODULES=.*/MODULES=list/' -e 's/^COMPRESS=.*/COMPRESS=gzip/' "$t/etc/initramfs-tools/initramfs.conf"
+  printf '%s\n' xen-blkfront ext4 >> "$t/etc/initramfs-tools/modules"
+  debg_in "$t" mkinitramfs -o "/boot/initrd.img-$kver" "$kver" > "$CACHE/debguest-initrd.log" 2>&1 \
+    || { tail "$CACHE/debguest-initrd.log" >&2; die "mkinitramfs in the Debian guest failed"; }
+  # fstab by UUID, hostname, root locked (cloud images: root:*), no machine-id yet.
+  cat > "$t/etc/fstab" <<EOF
+# <file system> <mount point> <type> <options> <dump> <pass>
+UUID=$DEBG_ROOT_UUID / ext4 errors=remount-ro 0 1
+UUID=$DEBG_DATA_UUID /data ext4 defaults 0 2
+EOF
+  mkdir -p "$t/data" "$t/boot/grub"
+  echo debguest > "$t/etc/hostname"
+  printf '127.0.0.1 localhost\n127.0.1.1 debguest\n' > "$t/etc/hosts"
+  debg_in "$t" usermod -p '*' root
+  : > "$t/etc/machine-id"
+  debg_grub_cfg "$kver" > "$t/boot/grub/grub.cfg"
+  # dracut conflicts with initramfs-tools: its ramdisks are made in a throwaway copy.
+  local dc=$tmp/dracut
+  debg_chroot_down
+  cp -a "$t" "$dc"
+  t0=$SECONDS
+  debg_in "$dc" sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends dracut' > "$CACHE/debguest-dracut.log" 2>&1 \
+    || { tail -20 "$CACHE/debguest-dracut.log" >&2; die "apt-get install dracut in the guest copy failed"; }
+  debg_in "$dc" dracut -f --no-hostonly --kver "$kver" --add-drivers "xen-blkfront ext4" /tmp/initrd-dracut.img >> "$CACHE/debguest-dracut.log" 2>&1 \
+    || { tail -20 "$CACHE/debguest-dracut.log" >&2; die "dracut failed"; }
+  debg_in "$dc" dracut -f --no-hostonly --kver "$kver" --omit-drivers "xen-blkfront" /tmp/initrd-dracut-noblk.img >> "$CACHE/debguest-dracut.log" 2>&1 \
+    || { tail -20 "$CACHE/debguest-dracut.log" >&2; die "dracut --omit-drivers failed"; }
+  debg_in "$dc" sh -c "lsinitrd /tmp/initrd-dracut.img | grep -c xen-blkfront; lsinitrd /tmp/initrd-dracut-noblk.img | grep -c xen-blkfront" \
+    > "$CACHE/debguest-dracut-check.log" 2>&1 || true
+  mv "$dc/tmp/initrd-dracut.img" "$dc/tmp/initrd-dracut-noblk.img" "$d/"
+  debg_chroot_down
+  safe_rm "$dc"
+  log "debguest: dracut ramdisks $((SECONDS - t0)) s"
+  rm -f "$t/usr/sbin/policy-rc.d" "$t/etc/resolv.conf"
+  debg_in "$t" apt-get clean; debg_chroot_down
+  # Direct-kernel boots take the kernel and the ramdisk out of the image, as a dom0 admin would.
+  cp "$t/boot/vmlinuz-$kver" "$t/boot/initrd.img-$kver" "$d/"
+  echo "$kver" > "$d/kernel-version"
+  printf 'ROOT_UUID=%s\nDATA_UUID=%s\nOTHER_UUID=%s\nOLD_KVER=%s\n' "$DEBG_ROOT_UUID" "$DEBG_DATA_UUID" "$DEBG_OTHER_UUID" "$DEBG_OLD_KVER" > "$d/uuids"
+  du -sm "$t" | cut -f1 > "$d/tree-mib"
+
+  # The root disk, and the two faults that need a copy of it.
+  local p=$tmp/root-fs.img
+  mke2fs -q -F -t ext4 -L debroot -U "$DEBG_ROOT_UUID" -d "$t" "$p" "$((DEBG_ROOT_MIB - 1))M" > /dev/null
+  debg_put_root "$p" "$d/deb-root.img"
+  debg_grub_cfg "$DEBG_OLD_KVER" > "$tmp/grub-stale.cfg"             # grub.cfg names a kernel /boot does not have
+  debugfs -w -R "rm /boot/grub/grub.cfg" "$p" > /dev/null 2>&1
+  debugfs -w -R "write $tmp/grub-stale.cfg /boot/grub/grub.cfg" "$p" > /dev/null 2>&1
+  debugfs -R "cat /boot/grub/grub.cfg" "$p" 2> /dev/null | grep -q "vmlinuz-$DEBG_OLD_KVER" || die "could not write the stale grub.cfg"
+  debg_put_root "$p" "$d/deb-root-pygrub-missing-kernel.img"
+  rm -f "$p"
+  cp --sparse=always "$d/deb-root.img" "$d/deb-root-didf-superblock.img"     # partition 1's first 4 KiB: its superblock
+  dd if=/dev/zero of="$d/deb-root-didf-superblock.img" bs=4k count=1 seek=256 conv=notrunc status=none
+  # The data disks: whole-disk ext4, 64 MiB.
+  mkdir -p "$tmp/data"; echo "vmbootfail testbed data disk" > "$tmp/data/README"
+  mke2fs -q -F -t ext4 -L debdata -U "$DEBG_DATA_UUID" -d "$tmp/data" "$d/deb-data.img" 64M > /dev/null
+  mke2fs -q -F -t ext4 -L debdata -U "$DEBG_OTHER_UUID" -d "$tmp/data" "$d/deb-data-other-uuid.img" 64M > /dev/null
+  cp --sparse=always "$d/deb-data.img" "$d/deb-data-damaged.img"              # its superblock zeroed (the paper's dd)
+  dd if=/dev/zero of="$d/deb-data-damaged.img" bs=4k count=1 conv=notrunc status=none
+  safe_rm "$tmp"
+  trap 'chroot_down' EXIT
+
+  # The disk QEMU attaches, with room for the guests' writes into the sparse images.
+  local used; used=$(du -sm "$d" | cut -f1)
+  rm -f "$DEBG.img.new"
+  mke2fs -q -F -t ext4 -L vmbfdeb -d "$d" "$DEBG.img.new" "$((used + 768))M" > /dev/null || die "mke2fs -d of debguest.img failed"
+  safe_rm "$DEBG"; mv "$d" "$DEBG"
+  mv "$DEBG.img.new" "$DEBG.img"
+  log "debguest: tree $(cat "$DEBG/tree-mib") MiB, images $used MiB real, initrd $(du -h "$DEBG/initrd.img-$kver" | cut -f1)," \
+    "dracut $(du -h "$DEBG/initrd-dracut.img" | cut -f1) / without blkfront $(du -h "$DEBG/initrd-dracut-noblk.img" | cut -f1)," \
+    "xen-blkfront files in them: $(tr '\n' ' ' < "$CACHE/debguest-dracut-check.log")"
+}
+
 # ---------------------------------------------------------------- stage: dom0img
 build_dom0img() {
   chroot_down
@@ -394,6 +551,10 @@ main() {
   k_guest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_guest make_initrd)" "$(busybox_version)" \
     "$(hash_files $(find "$HERE/guest/rootfs" -type f | sort))" | hash_text)
   stage guest "$k_guest" build_guest
+
+  k_debguest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_debguest debg_chroot_up debg_in debg_grub_cfg debg_put_root)" \
+    "$DEBG_INCLUDE" "$DEBG_ROOT_MIB" "$DEBG_ROOT_UUID" "$DEBG_DATA_UUID" "$DEBG_OTHER_UUID" "$DEBG_OLD_KVER" | hash_text)
+  stage debguest "$k_debguest" build_debguest
 
   k_dom0img=$(printf '%s\n' "$k_project" "$(fnkey build_dom0img)" "$DOM0_IMG_SIZE" \
     "$(hash_files $(find "$HERE/dom0/rootfs" -type f | sort))" | hash_text)

@@ -5,7 +5,7 @@
 # time limit: a hung Xen, dom0 or guest ends the run with a clear message and
 # the console log, never a hang. See testbed/README.md.
 #
-#   testbed/run.sh [--cases "normal vmce ..."] [--no-build] [--out DIR] [--update-fixtures]
+#   testbed/run.sh [--cases "normal vmce ..."|all] [--no-build] [--out DIR] [--update-fixtures]
 #                  [--case-limit SECONDS] [--engine-cases "..."|none] [--engine-time-limit SECONDS]
 #                  [--project-tests "test/x.test.ts ..."|none] [--recorder standalone|project]
 #
@@ -19,6 +19,7 @@
 #   VMBF_TESTBED_ACCEL         auto (default) | kvm | tcg
 #   VMBF_TESTBED_BOOT_TIMEOUT  seconds from QEMU start to the plan starting in dom0 (default 480)
 #   VMBF_TESTBED_VERBOSE       1: echo the whole serial console, not just the plan's lines
+#   VMBF_TESTBED_CPU           QEMU's -cpu under TCG (default qemu64,+svm,+npt: Xen gets SVM, so PVH guests run)
 #   VMBF_TESTBED_BUDGET        seconds the whole run (build included) may take; QEMU's limit is cut to fit (CI sets it)
 #   VMBF_TESTBED_CHECK_ENGINE  1 (default): fail the run when a `vmbootfail test` verdict does not match the
 #                              injected fault; 0 only reports it
@@ -30,11 +31,20 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${VMBF_TESTBED_CACHE:-$HOME/.cache/vmbootfail-testbed}
 ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root vmce-root-disk-missing vmce-root-partition-whole-disk uvde-empty-backing"
-CASES=$ALL_CASES
+# The Debian 12 guest (systemd, fstab by UUID, pygrub; build.sh's debguest stage), issue 11.
+DEB_CASES="deb-normal-pv deb-normal-pygrub deb-normal-pvh deb-normal-dracut deb-vmce deb-uvde deb-didf-superblock deb-uvke-dracut-without-blkfront deb-fstab-uuid-missing deb-data-disk-damaged deb-pygrub-missing-kernel"
+ALL_CASES="$ALL_CASES $DEB_CASES"
+# By default (what CI runs) every case goes through `vmbootfail test`, and the busybox guest's cases are
+# also recorded; the Debian guest's recordings (2-3 min each under TCG: systemd, PVH, a 90 s device
+# timeout) are kept as fixtures and re-recorded only when named with --cases, to keep the tier in budget.
+BUSYBOX_CASES=${ALL_CASES%% deb-*}
+CASES=$BUSYBOX_CASES
+ENGINE_DEFAULT=$ALL_CASES
 BUILD=1
 OUT=""
 UPDATE_FIXTURES=0
 CASE_LIMIT=150
+CASE_LIMIT_SET=0
 ENGINE_TIME_LIMIT=90
 RECORDER=standalone
 ENGINE_CASES=default
@@ -44,11 +54,11 @@ VERBOSE=${VMBF_TESTBED_VERBOSE:-0}
 
 while [ $# -gt 0 ]; do
   case $1 in
-    --cases) CASES=${2//,/ }; shift 2 ;;
+    --cases) CASES=${2//,/ }; [ "$CASES" = all ] && CASES=$ALL_CASES; ENGINE_DEFAULT=""; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --out) OUT=$2; shift 2 ;;
     --update-fixtures) UPDATE_FIXTURES=1; shift ;;
-    --case-limit) CASE_LIMIT=$2; shift 2 ;;
+    --case-limit) CASE_LIMIT=$2; CASE_LIMIT_SET=1; shift 2 ;;
     --engine-cases) ENGINE_CASES=${2//,/ }; shift 2 ;;
     --engine-time-limit) ENGINE_TIME_LIMIT=$2; shift 2 ;;
     --recorder) RECORDER=$2; shift 2 ;;
@@ -67,7 +77,7 @@ main() {
   command -v qemu-system-x86_64 >/dev/null || cannot "qemu-system-x86_64 is missing (apt-get install qemu-system-x86)"
   command -v debugfs >/dev/null || cannot "debugfs is missing (apt-get install e2fsprogs)"
   command -v node >/dev/null || cannot "node is missing (Node 20 is copied into dom0 from the host)"
-  [ "$ENGINE_CASES" = default ] && ENGINE_CASES=$CASES
+  [ "$ENGINE_CASES" = default ] && ENGINE_CASES=${ENGINE_DEFAULT:-$CASES}
   [ "$ENGINE_CASES" = none ] && ENGINE_CASES=""
   [ "$PROJECT_TESTS" = none ] && PROJECT_TESTS=""
   local c
@@ -82,7 +92,7 @@ main() {
     t_build=$((SECONDS - tb))
   fi
   local f
-  for f in xen/xen-4.17-amd64 dom0/vmlinuz dom0/initrd.img dom0.img guest/vmlinuz guest/initrd-blk.img guest/normal-part.img; do
+  for f in xen/xen-4.17-amd64 dom0/vmlinuz dom0/initrd.img dom0.img guest/vmlinuz guest/initrd-blk.img guest/normal-part.img debguest.img; do
     [ -f "$CACHE/$f" ] || { log "missing $CACHE/$f: run testbed/build.sh"; exit 1; }
   done
 
@@ -95,6 +105,10 @@ main() {
   local m; m=$(wc -w <<< "$ENGINE_CASES")
   local plan_limit=$(( n * (CASE_LIMIT + 60) + m * (ENGINE_TIME_LIMIT + 60) + 300 ))
   [ -n "$PROJECT_TESTS" ] && plan_limit=$((plan_limit + 900))
+  # The Debian guest's cases have their own, longer limits (systemd boots in 110-130 s; PVH 400 s;
+  # emergency mode after systemd's 90 s device timeout), in the recorded pass and the engine's.
+  for c in $CASES; do case $c in deb-normal-pvh) plan_limit=$((plan_limit + 250)) ;; deb-*) plan_limit=$((plan_limit + 90)) ;; esac; done
+  for c in $ENGINE_CASES; do case $c in deb-normal-pvh) plan_limit=$((plan_limit + 310)) ;; deb-*) plan_limit=$((plan_limit + 150)) ;; esac; done
   local total=$((BOOT_TIMEOUT + plan_limit + 120))
   if [ -n "${VMBF_TESTBED_BUDGET:-}" ]; then
     local left=$((VMBF_TESTBED_BUDGET - (SECONDS - T0) - 60))
@@ -109,9 +123,13 @@ main() {
   cp -a "$HERE/dom0/plan/." "$stage/plan/"
   cp -al "$CACHE/guest" "$stage/guest" 2>/dev/null || cp -a --sparse=always "$CACHE/guest" "$stage/guest"
   local accel; accel=$(detect_accel)
+  local cpu=${VMBF_TESTBED_CPU:-qemu64,+svm,+npt}
+  case $accel in kvm*) cpu=host ;; esac
   {
     echo "CASES=\"$CASES\""
     echo "CASE_LIMIT=$CASE_LIMIT"
+    echo "CASE_LIMIT_SET=$CASE_LIMIT_SET"
+    echo "CPU=\"$cpu\""
     echo "ACCEL=\"${accel%% *}\""
     echo "ENGINE_CASES=\"$ENGINE_CASES\""
     echo "ENGINE_TIME_LIMIT=$ENGINE_TIME_LIMIT"
@@ -131,12 +149,13 @@ main() {
     -initrd "$CACHE/dom0/vmlinuz console=hvc0 root=/dev/vda rw,$CACHE/dom0/initrd.img"
     -drive "file=$CACHE/dom0.img,if=virtio,format=raw,snapshot=on"
     -drive "file=$OUT/work.img,if=virtio,format=raw"
+    -drive "file=$CACHE/debguest.img,if=virtio,format=raw,snapshot=on"
     -nic none -display none -vga none -monitor none -serial stdio -no-reboot)
   case $accel in
     kvm*) q+=(-accel kvm -cpu host) ;;
-    *) q+=(-accel tcg,thread=multi -cpu qemu64) ;;
+    *) q+=(-accel tcg,thread=multi -cpu "$cpu") ;;
   esac
-  log "accelerator: $accel"
+  log "accelerator: $accel; -cpu $cpu"
   log "cases ($n): $CASES"
   log "engine cases ($m, --time-limit $ENGINE_TIME_LIMIT): ${ENGINE_CASES:-none}; project tests: ${PROJECT_TESTS:-none}"
   log "limits: boot ${BOOT_TIMEOUT} s, plan ${plan_limit} s (per case ${CASE_LIMIT} s + 60 s), QEMU ${total} s"
@@ -265,16 +284,24 @@ update_fixtures() {
     size=$(stat -c %s "$OUT/results/$c/console.log" 2>/dev/null || echo 0)
     if [ "$size" -gt 0 ] && [ "$size" -lt 51200 ]; then install -m 644 "$OUT/results/$c/console.log" "$dst/$c.console.txt"; fi
   done
+  # The summary describes the cases of this run: it replaces testbed-summary.md only when the run
+  # covered every busybox-guest case, and testbed-summary-deb.md when it covered only Debian-guest ones.
+  local summary="" missing_case=0 only_deb=1
+  for c in $ALL_CASES; do case $c in deb-*) ;; *) case " $CASES " in *" $c "*) ;; *) missing_case=1 ;; esac ;; esac; done
+  for c in $CASES; do case $c in deb-*) ;; *) only_deb=0 ;; esac; done
+  if [ $missing_case = 0 ]; then summary=testbed-summary.md; elif [ $only_deb = 1 ]; then summary=testbed-summary-deb.md; fi
+  if [ -z "$summary" ]; then log "fixtures updated in $dst (a partial run: the summary files are left as they are)"; return 0; fi
+  local first _; read -r first _ <<< "$CASES"
   {
     echo "# Timelines recorded on a real Xen"
     echo
-    echo "Recorded by \`testbed/run.sh --update-fixtures\` on $(date -u +%Y-%m-%d) ($(grep -m1 -o 'Xen [0-9.]* under QEMU ([a-z]*)' "$OUT/results/normal/timeline" 2>/dev/null || echo 'Xen under QEMU')):"
+    echo "Recorded by \`testbed/run.sh --update-fixtures\` on $(date -u +%Y-%m-%d) ($(grep -m1 -o 'Xen [0-9.]* under QEMU ([^)]*)' "$OUT/results/$first/timeline" 2>/dev/null || echo 'Xen under QEMU')):"
     echo "\`<case>.timeline\` (format: src/driver/timeline.ts) and \`<case>.console.txt\` (the complete guest console, raw)."
     echo "Scenarios the testbed does not stage (a panic no rule names, a hang, the VM destroyed by someone else, xenstored dying) are derived from these in test/support/timelines.ts."
     echo
     cat "$OUT/summary.md"
-  } > "$dst/testbed-summary.md"
-  log "fixtures updated in $dst"
+  } > "$dst/$summary"
+  log "fixtures updated in $dst ($summary)"
 }
 
 main "$@"; exit

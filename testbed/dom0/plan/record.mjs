@@ -16,8 +16,9 @@
  *   dom state <flags> | dom gone -                           xentop -b (libxenstat), on change
  *   con text "<line>"                                        xenconsoled's guest log, one event per line
  *
- * It stops `--after-end` seconds after "login:", an "(initramfs)" prompt, a
- * crash or the domain's disappearance, or at `--until` seconds. It never
+ * It stops `--after-end` seconds after "login:", an "(initramfs)" prompt, an
+ * emergency shell (systemd's sulogin, dracut's shell), a crash or the domain's
+ * disappearance, or at `--until` seconds. It never
  * destroys the domain: run-plan.sh does.
  */
 import { spawn } from 'node:child_process';
@@ -417,6 +418,12 @@ function pollConsole() {
   consoleTail = (consoleTail + text).slice(-512).replace(TERMINAL_CODES, '');
   if (/\S+ login: ?$/.test(consoleTail)) end('login', at);
   else if (/\(initramfs\) ?$/.test(consoleTail)) end('initramfs-shell', at);
+  // systemd's emergency mode: sulogin with a locked root ("Press Enter to continue.\r\n"), or asking
+  // for the root password; dracut's emergency shell (sulogin -e).
+  else if (
+    /(Press Enter to continue\.|\(or press Control-D to continue\): |dracut:\/# )\s*$/.test(consoleTail)
+  )
+    end('emergency-shell', at);
 }
 
 // ------------------------------------------------------------------ main

@@ -4,7 +4,7 @@
 # per case, each recorded by record.mjs into a timeline. Results go to
 # /work/results/<case>/ and are read back on the host by run.sh.
 #
-# /work/plan/config (written by run.sh) sets CASES, CASE_LIMIT, ACCEL, PROJECT_STEPS, ENGINE_CASES,
+# /work/plan/config (written by run.sh) sets CASES, CASE_LIMIT (CASE_LIMIT_SET=1: it overrides the cases' own), ACCEL, CPU, PROJECT_STEPS, ENGINE_CASES,
 # ENGINE_TIME_LIMIT, PROJECT_TESTS, RECORDER (standalone: record.mjs; project: the project's recorder).
 set -u
 PLAN=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,6 +14,8 @@ R=$WORK/results
 mkdir -p "$R"
 CASES="normal"
 CASE_LIMIT=180
+CASE_LIMIT_SET=0
+CPU=""
 ACCEL=unknown
 PROJECT_STEPS=auto
 ENGINE_CASES=""
@@ -29,10 +31,49 @@ say() {
   printf '%s %s\n' "$(cut -d' ' -f1 /proc/uptime)" "$m" >> "$R/plan.log"
 }
 
+# The Debian 12 guest (build.sh's debguest stage), on its own disk mounted at $DG.
+DG=/debguest
+deb_mount() {
+  mountpoint -q "$DG" && return 0
+  local dev; dev=$(blkid -L vmbfdeb 2>/dev/null || echo /dev/vdc)
+  mkdir -p "$DG"
+  mount -t ext4 "$dev" "$DG" || { say "FATAL: cannot mount the Debian guest disk ($dev)"; echo "debguest-mount" >> "$R/errors"; return 1; }
+  # shellcheck source=/dev/null
+  . "$DG/uuids"
+  say "Debian guest disk $dev mounted at $DG (root UUID $ROOT_UUID, kernel $(cat "$DG/kernel-version"))"
+}
+
 # Every case: name -> disk image (or special), root device, kernel, ramdisk, what it is.
+# Debian-guest cases (deb-*) also set: type (pv|pvh), bootloader, data (the image at xvdb, or none),
+# memory, and limit (the case's own recording limit, unless run.sh --case-limit was given).
 case_setup() {
   image="" disk="" root=/dev/xvda1 kernel=$G/vmlinuz-$(cat "$G/kernel-version") ramdisk=$G/initrd-blk.img what=""
+  type=pv bootloader="" data="" memory=256 limit="" dir_images=$G
   case $1 in
+    deb-*)
+      deb_mount || return 1
+      local kv; kv=$(cat "$DG/kernel-version")
+      dir_images=$DG image=deb-root.img data=deb-data.img root=UUID=$ROOT_UUID memory=512
+      kernel=$DG/vmlinuz-$kv ramdisk=$DG/initrd.img-$kv limit=200  # systemd: login 110-130 s after xl create under TCG
+      ;;
+  esac
+  case $1 in
+    deb-normal-pv) what="Debian 12 guest, PV, direct kernel + initramfs-tools initrd copied out of the image" ;;
+    deb-normal-pygrub) bootloader=pygrub what="Debian 12 guest, PV, bootloader=pygrub reading /boot/grub/grub.cfg from the image" ;;
+    deb-normal-pvh) type=pvh limit=400 what="Debian 12 guest, PVH, direct kernel + initramfs-tools initrd" ;;
+    deb-normal-dracut) ramdisk=$DG/initrd-dracut.img what="Debian 12 guest, PV, direct kernel + dracut ramdisk (with xen-blkfront)" ;;
+    deb-vmce) image="" what="VMCE: Debian guest, no disk line for the root disk (only the data disk, xvdb)" ;;
+    deb-uvde) image="" disk=phy:/dev/loop6 what="UVDE: Debian guest, root disk phy:/dev/loop6 with no file attached" ;;
+    deb-didf-superblock) image=deb-root-didf-superblock.img what="DIDF: Debian guest, root partition's first 4 KiB (its superblock) zeroed" ;;
+    # dracut waits rd.retry (180 s) before its shell; the stuck frontend shows in seconds, so 75 s is enough here.
+    deb-uvke-dracut-without-blkfront) ramdisk=$DG/initrd-dracut-noblk.img limit=75 what="UVKE: Debian guest, dracut ramdisk built with --omit-drivers xen-blkfront" ;;
+    # systemd waits DefaultTimeoutStartSec (90 s) for the /data device, then emergency mode: the limit covers it.
+    deb-fstab-uuid-missing) data=deb-data-other-uuid.img limit=240 what="VMCE: Debian guest, fstab mounts /data by a UUID no attached disk has (the data disk attached is another one)" ;;
+    deb-data-disk-damaged) data=deb-data-damaged.img limit=240 what="DIDF: Debian guest, the data disk's superblock zeroed (fstab lists it by UUID, without nofail)" ;;
+    deb-pygrub-missing-kernel) image=deb-root-pygrub-missing-kernel.img bootloader=pygrub what="UVKE: Debian guest, pygrub; grub.cfg names /boot/vmlinuz-$OLD_KVER, which the image does not have" ;;
+  esac
+  case $1 in
+    deb-*) [ -n "$what" ] || return 1; return 0 ;;
     normal) image=normal-part.img what="normal boot, root on xvda1 (partitioned 64 MiB image)" ;;
     normal-whole-disk) image=normal-whole.img root=/dev/xvda what="normal boot, whole-disk ext4 (no partition table)" ;;
     vmce) disk=none what="VMCE: the disk line omitted" ;;
@@ -59,10 +100,10 @@ case_setup() {
 
 domain_gone() { ! xl domid "$1" >/dev/null 2>&1; }
 
-# prepare_case CASE DOMNAME DIR: loop device + xl config in DIR/domu.cfg; sets loopdev, what.
+# prepare_case CASE DOMNAME DIR: loop devices + xl config in DIR/domu.cfg; sets loopdevs, what.
 prepare_case() {
-  local name=$1 dom=$2 dir=$3
-  loopdev=""
+  local name=$1 dom=$2 dir=$3 dev
+  loopdevs=""
   case_setup "$name" || { say "case $name: UNKNOWN case, skipped"; echo "$name unknown" >> "$R/errors"; return 1; }
   mkdir -p "$dir"
   # Leftovers from an earlier case must not disturb this one.
@@ -73,20 +114,36 @@ prepare_case() {
     if losetup /dev/loop6 >/dev/null 2>&1; then say "case $name: /dev/loop6 is attached, cannot inject UVDE"; fi
   fi
   if [ -n "$image" ]; then
-    loopdev=$(losetup -f --show "$G/$image") || { say "case $name: losetup of $image failed"; echo "$name losetup" >> "$R/errors"; return 1; }
-    [ "$loopdev" = /dev/loop6 ] && say "case $name: WARNING got /dev/loop6"
-    disk=phy:$loopdev
+    dev=$(losetup -f --show "$dir_images/$image") || { say "case $name: losetup of $image failed"; echo "$name losetup" >> "$R/errors"; return 1; }
+    [ "$dev" = /dev/loop6 ] && say "case $name: WARNING got /dev/loop6"
+    disk=phy:$dev loopdevs=$dev
+  fi
+  local disks="" datadisk=""
+  [ "$disk" != none ] && [ -n "$disk" ] && disks="'$disk,xvda,w'"
+  if [ -n "$data" ]; then
+    dev=$(losetup -f --show "$dir_images/$data") || { say "case $name: losetup of $data failed"; echo "$name losetup" >> "$R/errors"; return 1; }
+    [ "$dev" = /dev/loop6 ] && say "case $name: WARNING got /dev/loop6"
+    datadisk="'phy:$dev,xvdb,w'" loopdevs="$loopdevs $dev"
   fi
   {
     echo "# vmbootfail testbed case $name: $what"
     echo "name = \"$dom\""
-    echo 'type = "pv"'
-    echo "kernel = \"$kernel\""
-    [ -n "$ramdisk" ] && echo "ramdisk = \"$ramdisk\""
-    echo "extra = \"root=$root console=hvc0\""
-    echo 'memory = 256'
+    echo "type = \"$type\""
+    if [ -n "$bootloader" ]; then
+      echo "bootloader = \"$bootloader\""
+    else
+      echo "kernel = \"$kernel\""
+      [ -n "$ramdisk" ] && echo "ramdisk = \"$ramdisk\""
+      case $root in
+        UUID=*) echo "extra = \"root=$root ro console=hvc0\"" ;;
+        *) echo "extra = \"root=$root console=hvc0\"" ;;
+      esac
+    fi
+    echo "memory = $memory"
     echo 'vcpus = 1'
-    [ "$disk" != none ] && echo "disk = [ '$disk,xvda,w' ]"
+    if [ -n "$disks$datadisk" ]; then
+      echo "disk = [ ${disks}${disks:+${datadisk:+, }}${datadisk} ]"
+    fi
     echo 'on_poweroff = "destroy"'
     echo 'on_reboot = "destroy"'
     echo 'on_crash = "preserve"'
@@ -102,27 +159,30 @@ teardown_case() {
     for _ in $(seq 30); do domain_gone "$dom" && break; sleep 1; done
     domain_gone "$dom" || { say "case $name: domain $dom still exists after destroy"; echo "$name not-destroyed" >> "$R/errors"; }
   fi
-  if [ -n "$loopdev" ]; then
-    for _ in 1 2 3 4 5; do losetup -d "$loopdev" 2>/dev/null && break; sleep 1; done
-  fi
+  local l
+  for l in $loopdevs; do
+    for _ in 1 2 3 4 5; do losetup -d "$l" 2>/dev/null && break; sleep 1; done
+  done
 }
 
 # The recorded pass: record.mjs drives `xl create` and records every signal.
 run_case() {
-  local name=$1 dir=$R/$1 dom=vmbf-$1 image disk root kernel ramdisk what loopdev
+  local name=$1 dir=$R/$1 dom=vmbf-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images
   prepare_case "$name" "$dom" "$dir" || return
   local dmesg_before; dmesg_before=$(dmesg | wc -l)
   say "case $name: xl create ($what)"
   local t0=$SECONDS
   local recorder=$PLAN/record.mjs
   [ "$RECORDER" = project ] && project_ok && recorder=$PLAN/record-project.mjs
-  timeout -k 5 $((CASE_LIMIT + 150)) node "$recorder" --config "$dir/domu.cfg" --name "$dom" \
-    --out "$dir/timeline" --xl-log "$dir/xl-create.log" --until "$CASE_LIMIT" \
+  local until=$CASE_LIMIT
+  [ -n "$limit" ] && [ "$CASE_LIMIT_SET" != 1 ] && until=$limit
+  timeout -k 5 $((until + 150)) node "$recorder" --config "$dir/domu.cfg" --name "$dom" \
+    --out "$dir/timeline" --xl-log "$dir/xl-create.log" --until "$until" \
     --header "case $name: $what" \
-    --header "Xen $XEN_VERSION under QEMU ($ACCEL), dom0 $(uname -r) with $XENSTORED, guest kernel $(cat "$G/kernel-version" 2>/dev/null), recorded $(date -u +%Y-%m-%dT%H:%MZ)" \
+    --header "Xen $XEN_VERSION under QEMU ($ACCEL${CPU:+, -cpu $CPU}), dom0 $(uname -r) with $XENSTORED, guest kernel $(cat "$G/kernel-version" 2>/dev/null)$(case $name in deb-*) echo ", Debian 12 guest (systemd; $type${bootloader:+, $bootloader})";; esac), recorded $(date -u +%Y-%m-%dT%H:%MZ)" \
     > "$dir/recorder.out" 2> "$dir/recorder.err"
   local rc=$?
-  [ $rc -eq 124 ] && say "case $name: TIMEOUT: the recorder did not finish in $((CASE_LIMIT + 150)) s"
+  [ $rc -eq 124 ] && say "case $name: TIMEOUT: the recorder did not finish in $((until + 150)) s"
   [ $rc -ne 0 ] && { echo "$name recorder-rc=$rc" >> "$R/errors"; tail -5 "$dir/recorder.err" | sed "s/^/vmbf-testbed:   /"; }
   # What the domain looks like when recording stopped.
   local domid; domid=$(xl domid "$dom" 2>/dev/null)
@@ -139,6 +199,8 @@ run_case() {
   } > "$dir/end-state.txt"
   teardown_case "$name" "$dom" "$dir"
   cp "/var/log/xen/console/guest-$dom.log" "$dir/console.log" 2>/dev/null || : > "$dir/console.log"
+  # pygrub's own log (libxl names it after the domid): why a bootloader failed.
+  for f in /var/log/xen/bootloader.*.log; do [ -f "$f" ] && mv "$f" "$dir/"; done
   dmesg | tail -n +"$((dmesg_before + 1))" > "$dir/dom0-dmesg.txt"
   say "case $name: done in $((SECONDS - t0)) s: $(cat "$dir/recorder.out" 2>/dev/null)"
 }
@@ -146,11 +208,14 @@ run_case() {
 # The engine pass: the project's own `vmbootfail test` on the same config.
 PROJECT=/opt/vmbootfail
 engine_case() {
-  local name=$1 dir=$R/$1/engine dom=vmbf-e-$1 image disk root kernel ramdisk what loopdev
+  local name=$1 dir=$R/$1/engine dom=vmbf-e-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images
   prepare_case "$name" "$dom" "$dir" || return
   local t0=$SECONDS rc=0
-  timeout -k 5 $((ENGINE_TIME_LIMIT + 120)) node "$PROJECT/dist/src/cli/main.js" test --retries 0 \
-    --time-limit "$ENGINE_TIME_LIMIT" --json "$dir/domu.cfg" > "$dir/report.json" 2> "$dir/stderr.txt" || rc=$?
+  # The Debian guest boots for longer than the busybox one: its cases' own limit, if longer.
+  local tl=$ENGINE_TIME_LIMIT
+  [ -n "$limit" ] && [ "$limit" -gt "$tl" ] && tl=$limit
+  timeout -k 5 $((tl + 120)) node "$PROJECT/dist/src/cli/main.js" test --retries 0 \
+    --time-limit "$tl" --json "$dir/domu.cfg" > "$dir/report.json" 2> "$dir/stderr.txt" || rc=$?
   echo "$rc" > "$dir/exit-code"
   echo "$((SECONDS - t0))" > "$dir/wall-seconds"
   teardown_case "$name" "$dom" "$dir"
