@@ -129,6 +129,20 @@ function spec(d: [vdev: string, image: string][], extra: Partial<VmSpec> = {}): 
   };
 }
 
+/** root image at xvda, the data disk at xvdb, booted by pygrub: no kernel = and no root= in the config. */
+function pygrubSpec(rootImage: string): VmSpec {
+  const s = spec(
+    [
+      ['xvda', rootImage],
+      ['xvdb', 'data'],
+    ],
+    { bootloader: 'pygrub' },
+  );
+  s.kernel = undefined;
+  s.rootDevice = undefined;
+  return s;
+}
+
 async function judge(s: VmSpec) {
   const pre = await preflight(s, { inspectDisk: (p, o) => inspector.inspect(p, o) });
   return { pre, certain: certainFailureOf(s, pre) };
@@ -247,30 +261,12 @@ describe('what the guest files make the boot need', () => {
     expect(pre.bootNeeds?.problems[0]).toMatchObject({ certain: false, cause: { code: 'VMCE' } });
   });
   it('pygrub: the grub entry names a kernel the image lacks: certain UVKE', async () => {
-    const s = spec(
-      [
-        ['xvda', 'grubMissing'],
-        ['xvdb', 'data'],
-      ],
-      { bootloader: 'pygrub' },
-    );
-    s.kernel = undefined;
-    s.rootDevice = undefined;
-    const { pre, certain } = await judge(s);
+    const { pre, certain } = await judge(pygrubSpec('grubMissing'));
     expect(certain?.reason).toMatch(/pygrub will fail: .* boots kernel \/boot\/vmlinuz-6\.1\.0-99-amd64/);
     expect(pre.causes[0]?.code).toBe('UVKE');
   });
   it('pygrub: root= comes from the grub entry, and the kernel release from its file name', async () => {
-    const s = spec(
-      [
-        ['xvda', 'root'],
-        ['xvdb', 'data'],
-      ],
-      { bootloader: 'pygrub' },
-    );
-    s.kernel = undefined;
-    s.rootDevice = undefined;
-    const { pre, certain } = await judge(s);
+    const { pre, certain } = await judge(pygrubSpec('root'));
     expect(certain).toBeUndefined();
     expect(pre.bootNeeds).toMatchObject({
       root: { vdev: 'xvda', partition: 1 },
@@ -318,29 +314,31 @@ function initrdWith(modules: string[]): Buffer {
 }
 
 describe('pygrub: the kernel and initrd in the image are checked like a kernel = in dom0', () => {
-  it('an initrd without xen-blkfront beside a kernel that has it as a module: certain UVKE, paths name the image', async () => {
-    const mods = `lib/modules/${VERSION}`;
-    const root = rootTree('t-pygrub-noblk', {
-      fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`,
-      kernel: false,
-    });
+  const mods = `lib/modules/${VERSION}/kernel`;
+  /** A pygrub guest whose /boot holds a PV bzImage, its config and an initrd of these modules. */
+  function pygrubGuest(name: string, modules: string[]): { disk: string; cfg: string } {
+    const root = rootTree(`t-${name}`, { fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`, kernel: false });
     writeFileSync(path.join(root, `boot/vmlinuz-${VERSION}`), bzImage(xenElf('pv'), 'gzip'));
     writeFileSync(path.join(root, `boot/config-${VERSION}`), kernelConfig(DEBIAN_CONFIG));
     writeFileSync(
       path.join(root, `boot/initrd.img-${VERSION}`),
-      initrdWith([`${mods}/kernel/fs/ext4/ext4.ko`]),
+      initrdWith(modules.map((m) => `${mods}/${m}`)),
     );
     writeFileSync(
       path.join(root, 'boot/grub/grub.cfg'),
       `menuentry 'Debian' {\n linux /boot/vmlinuz-${VERSION} root=UUID=${ROOT_UUID} ro\n initrd /boot/initrd.img-${VERSION}\n}\n`,
     );
-    const disk = partitionedDisk('pygrub-noblk', root, ROOT_UUID);
-    const before = await sha256File(disk);
-    const cfg = path.join(dir, 'pygrub-noblk.cfg');
+    const disk = partitionedDisk(name, root, ROOT_UUID);
+    const cfg = path.join(dir, `${name}.cfg`);
     writeFileSync(
       cfg,
       `name = "g"\ntype = "pv"\nbootloader = "pygrub"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
     );
+    return { disk, cfg };
+  }
+  it('an initrd without xen-blkfront beside a kernel that has it as a module: certain UVKE, paths name the image', async () => {
+    const { disk, cfg } = pygrubGuest('pygrub-noblk', ['fs/ext4/ext4.ko']);
+    const before = await sha256File(disk);
     const report = await inspectConfig(cfg);
     expect(report.preflight.kernel?.problems.map((p) => p.code)).toEqual(['BLOCK_FRONTEND_MISSING']);
     expect(report.causes[0]).toMatchObject({ code: 'UVKE' });
@@ -350,27 +348,7 @@ describe('pygrub: the kernel and initrd in the image are checked like a kernel =
     expect(await sha256File(disk)).toBe(before);
   });
   it('the same image with xen-blkfront in the initrd: the kernel is suitable', async () => {
-    const mods = `lib/modules/${VERSION}`;
-    const root = rootTree('t-pygrub-blk', {
-      fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`,
-      kernel: false,
-    });
-    writeFileSync(path.join(root, `boot/vmlinuz-${VERSION}`), bzImage(xenElf('pv'), 'gzip'));
-    writeFileSync(path.join(root, `boot/config-${VERSION}`), kernelConfig(DEBIAN_CONFIG));
-    writeFileSync(
-      path.join(root, `boot/initrd.img-${VERSION}`),
-      initrdWith([`${mods}/kernel/fs/ext4/ext4.ko`, `${mods}/kernel/drivers/block/xen-blkfront.ko`]),
-    );
-    writeFileSync(
-      path.join(root, 'boot/grub/grub.cfg'),
-      `menuentry 'Debian' {\n linux /boot/vmlinuz-${VERSION} root=UUID=${ROOT_UUID} ro\n initrd /boot/initrd.img-${VERSION}\n}\n`,
-    );
-    const disk = partitionedDisk('pygrub-blk', root, ROOT_UUID);
-    const cfg = path.join(dir, 'pygrub-blk.cfg');
-    writeFileSync(
-      cfg,
-      `name = "g"\ntype = "pv"\nbootloader = "pygrub"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
-    );
+    const { cfg } = pygrubGuest('pygrub-blk', ['fs/ext4/ext4.ko', 'drivers/block/xen-blkfront.ko']);
     const report = await inspectConfig(cfg);
     expect(report.preflight.kernel?.verdict).toBe('suitable');
     expect(report.verdict).toBe('OK');
