@@ -13,6 +13,8 @@
  *   xs <path> "<value>" | xs-rm <path> -                     watch on /local/domain: the
  *        domain's device/ and console/tty, and /local/domain/0/backend/vbd/<domid>/
  *   vbd <vdev>/<counter> <n>                                 /sys/bus/xen-backend/devices/vbd-<domid>-<vdev>/statistics
+ *   backing <vdev>/<major:minor> <sectors>                   /sys/dev/block/<major:minor>/size once the backend's
+ *        physical-device names it
  *   dom state <flags> | dom gone -                           xentop -b (libxenstat), on change
  *   con text "<line>"                                        xenconsoled's guest log, one event per line
  *
@@ -218,6 +220,23 @@ function recordXs(at, path, value) {
   if (lastXs.has(path) ? lastXs.get(path) === value : value === null) return;
   lastXs.set(path, value);
   push(at, value === null ? `xs-rm ${path} -` : `xs ${path} ${q(value)}`);
+  recordBacking(at, path, value);
+}
+
+// The block hotplug script names the device it attached as hex "major:minor"; its size in
+// sysfs is what the live driver reads too (src/driver/xen-driver.ts backingSectors).
+function recordBacking(at, path, value) {
+  const m = /^\/local\/domain\/0\/backend\/vbd\/\d+\/(\d+)\/physical-device$/.exec(path);
+  const dev = m && value ? /^([0-9a-f]{1,8}):([0-9a-f]{1,8})$/i.exec(value.trim()) : null;
+  if (!dev) return;
+  const physical = `${Number.parseInt(dev[1], 16)}:${Number.parseInt(dev[2], 16)}`;
+  let sectors;
+  try {
+    sectors = Number(fs.readFileSync(`/sys/dev/block/${physical}/size`, 'latin1').trim());
+  } catch {
+    return;
+  }
+  if (Number.isSafeInteger(sectors)) push(at, `backing ${m[1]}/${physical} ${sectors}`);
 }
 
 /** Which guest domain a path is about, or undefined. */
