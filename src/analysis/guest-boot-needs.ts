@@ -62,7 +62,7 @@ export interface GuestBootNeeds {
   grubBoot?: GrubBoot;
 }
 
-export function filesystemsOf(disks: DiskReport[]): VmFilesystem[] {
+function filesystemsOf(disks: DiskReport[]): VmFilesystem[] {
   const out: VmFilesystem[] = [];
   for (const { disk, inspection } of disks) {
     if (!inspection) continue;
@@ -223,7 +223,7 @@ function pygrubFilesystem(spec: VmSpec, disks: DiskReport[]): VmFilesystem | und
   return filesystemsOf([first]).find((f) => (f.fs.boot?.grub?.entries.length ?? 0) > 0);
 }
 
-export function rootArgOf(args: string | undefined): string | undefined {
+function rootArgOf(args: string | undefined): string | undefined {
   return args
     ?.split(/\s+/)
     .find((a) => a.startsWith('root='))
@@ -258,8 +258,9 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
           kernel,
           ...(initrd ? { initrd } : {}),
         };
-      if (!rootDevice && rootArgOf(chosen.entry?.args)) {
-        rootDevice = rootArgOf(chosen.entry?.args);
+      const grubRoot = rootArgOf(chosen.entry?.args);
+      if (!rootDevice && grubRoot) {
+        rootDevice = grubRoot;
         rootFrom = 'root= of the grub entry pygrub boots';
       }
       if (missing.length === candidates.length && missing[0]) {

@@ -39,7 +39,7 @@ export interface PreflightResult {
   elapsedMs: number;
 }
 
-function rootFsType(spec: VmSpec, disks: DiskReport[]): string | null {
+function rootFsType(disks: DiskReport[]): string | null {
   for (const { inspection } of disks) {
     if (!inspection) continue;
     const part = inspection.partitions.find((p) => p.filesystem.type);
@@ -47,7 +47,7 @@ function rootFsType(spec: VmSpec, disks: DiskReport[]): string | null {
     if (type) return type;
     if (part?.filesystem.ext || inspection.wholeDisk?.ext) return 'ext4';
   }
-  return spec.disks.length > 0 ? null : null;
+  return null;
 }
 
 export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<PreflightResult> {
@@ -116,11 +116,7 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
 
   let kernel: KernelCheck | undefined;
   if (deps.checkKernel && (spec.kernel || bootNeeds.grubBoot)) {
-    kernel = await deps.checkKernel(
-      spec,
-      rootFsType(spec, disks),
-      spec.kernel ? undefined : bootNeeds.grubBoot,
-    );
+    kernel = await deps.checkKernel(spec, rootFsType(disks), spec.kernel ? undefined : bootNeeds.grubBoot);
     for (const p of kernel?.problems ?? []) {
       causes.push({
         code: 'UVKE',
