@@ -116,6 +116,8 @@ export interface TestVmOptions {
   retries?: number;
   timeLimitMs?: number;
   keepOnFailure?: boolean;
+  /** Create the domain even when the preflight proved the boot cannot succeed (see BootTestOptions). */
+  bootDespitePreflight?: boolean;
   /** A directory of extra or overriding console rules (*.yaml). */
   rulesDir?: string;
   signal?: AbortSignal;
@@ -132,6 +134,7 @@ function checkTestVmOptions(options: unknown): TestVmOptions {
   wholeNumber(o.retries, 'retries', 0, 100);
   wholeNumber(o.timeLimitMs, 'timeLimitMs', 1, 2 ** 31 - 1);
   booleanOption(o.keepOnFailure, 'keepOnFailure');
+  booleanOption(o.bootDespitePreflight, 'bootDespitePreflight');
   nonEmptyString(o.rulesDir, 'rulesDir');
   abortSignal(o.signal, 'signal');
   callback(o.onPhase, 'onPhase');
@@ -153,6 +156,7 @@ export async function testVm(configPath: string, testOptions: TestVmOptions = {}
       ...(options.retries !== undefined ? { retries: options.retries } : {}),
       ...(options.timeLimitMs !== undefined ? { timeLimitMs: options.timeLimitMs } : {}),
       ...(options.keepOnFailure ? { keepOnFailure: true } : {}),
+      ...(options.bootDespitePreflight ? { bootDespitePreflight: true } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (options.onPhase) test.on('phase', options.onPhase);

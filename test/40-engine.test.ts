@@ -67,6 +67,8 @@ async function run(
     timeLimitMs?: number;
     existing?: Record<string, number>;
     keepOnFailure?: boolean;
+    /** Default true here: a recording is of a domain that was created, so replaying it means creating one. */
+    bootDespitePreflight?: boolean;
   } = {},
 ): Promise<{ report: BootTestReport; driver: ReplayDriver; phases: Phase[] }> {
   const driver = new ReplayDriver({
@@ -79,6 +81,7 @@ async function run(
     retries: options.retries ?? 3,
     timeLimitMs: options.timeLimitMs ?? 120_000,
     ...(options.keepOnFailure ? { keepOnFailure: true } : {}),
+    bootDespitePreflight: options.bootDespitePreflight ?? true,
   });
   const phases: Phase[] = [];
   test.on('phase', (p) => phases.push(p));
@@ -376,6 +379,39 @@ describe('issue 8 faults recorded on real Xen: decided when the domain exists, f
       'mount: mounting /dev/xvda1 on /root failed: No such device',
     );
   });
+});
+
+describe('a boot the preflight proved impossible: by default no domain is created', () => {
+  for (const [name, image, rootDevice] of [
+    ['didf-superblock-checksum', 'superblock-checksum', '/dev/xvda1'],
+    ['vmce-root-disk-missing', 'msdos-ext4', '/dev/xvdb1'],
+  ] as const) {
+    it(`${name}: PERMANENT at once with the cause of the booted run; no xl create, nothing to destroy`, async () => {
+      const vm = () => spec(images[image], { rootDevice });
+      const booted = (await run([recorded(name)], vm(), { retries: 0 })).report;
+      const { report, driver, phases } = await run([recorded(name)], vm(), { bootDespitePreflight: false });
+      expect(report.verdict).toBe('PERMANENT');
+      // retries 3 asked for, one try given: a retry cannot change what the disks and the config are.
+      expect(report.tries).toHaveLength(1);
+      const t = report.tries[0];
+      expect(t?.domid).toBeUndefined();
+      expect(t?.times.hardwareCreationMs).toBeUndefined();
+      expect(t?.reason).toBe(booted.tries[0]?.reason);
+      expect(report.reason).toMatch(
+        /^the preflight proved the boot cannot succeed, so no domain was created/,
+      );
+      expect(driver.created).toEqual([]);
+      expect(driver.destroyed).toEqual([]);
+      expect(phases).toEqual(['pre-check', 'verdict', 'analysis', 'cleanup', 'done']);
+      const [cause, bootedCause] = [report.causes[0], booted.causes[0]];
+      expect(cause?.code).toMatch(/^(VMCE|DIDF)$/);
+      expect([cause?.code, cause?.disk, cause?.remedy]).toEqual([
+        bootedCause?.code,
+        bootedCause?.disk,
+        bootedCause?.remedy,
+      ]);
+    });
+  }
 });
 
 describe('config errors and an empty backing device recorded on real Xen: decided at creation', () => {

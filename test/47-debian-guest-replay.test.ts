@@ -141,7 +141,8 @@ const pygrub = (disks: Disks): VmSpec => {
   return s;
 };
 
-async function replay(name: string, vm: VmSpec): Promise<BootTestReport> {
+// bootDespitePreflight: a recording is of a domain that was created, so replaying it means creating one.
+async function replay(name: string, vm: VmSpec, bootDespitePreflight = true): Promise<BootTestReport> {
   const driver = new ReplayDriver({
     tries: [recorded(name)],
     inspectDisk: (p, o) => inspector.inspect(p, o),
@@ -150,6 +151,7 @@ async function replay(name: string, vm: VmSpec): Promise<BootTestReport> {
     consoleMatcher: newConsoleMatcher,
     retries: 0,
     timeLimitMs: 450_000,
+    bootDespitePreflight,
     checkKernel: async (s, rootFsType) =>
       s.kernel
         ? checkKernelSuitability(

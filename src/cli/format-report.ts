@@ -2,7 +2,7 @@ import type { DiagnoseReport } from '../analysis/diagnose.js';
 /** Text rendering of boot-test and preflight reports, after the paper's Fig. 6 and 7. */
 import { type Cause, confidenceLabel } from '../analysis/evidence.js';
 import type { InspectReport } from '../api.js';
-import type { BootTestReport, TryReport } from '../engine/boot-test.js';
+import { type BootTestReport, DECIDED_WITHOUT_DOMAIN, type TryReport } from '../engine/boot-test.js';
 import type { PreflightResult } from '../monitor/pre-checking.js';
 import type { DiskReport } from '../monitor/virtual-disk-information-inspector.js';
 import { printableLines } from '../util/printable.js';
@@ -56,7 +56,7 @@ function formatTry(t: TryReport): string {
 const VERDICT_TEXT: Record<BootTestReport['verdict'], string> = {
   OK: 'OK: the VM booted (bootable VM kernel, normal virtual disks)',
   TRANSIENT: 'TRANSIENT error: the boot failed, then succeeded on a retry',
-  PERMANENT: 'PERMANENT fault: the boot failed on every try',
+  PERMANENT: 'PERMANENT fault: the boot fails on every try',
   ERROR: 'ERROR: the test could not observe the VM',
   ABORTED: 'ABORTED',
   REFUSED: 'REFUSED',
@@ -70,7 +70,7 @@ export function formatBootReport(r: BootTestReport): string {
   const failedTries = r.tries.filter((t) => t.outcome !== 'booted').length;
   lines.push('');
   lines.push(
-    `Result: ${VERDICT_TEXT[r.verdict]}${r.reason ? ` (${r.reason})` : ''}; failed tries: ${failedTries} of ${r.tries.length}`,
+    `Result: ${VERDICT_TEXT[r.verdict]}${r.reason ? ` (${r.reason}${r.reason === DECIDED_WITHOUT_DOMAIN ? '; --boot-anyway creates it' : ''})` : ''}; failed tries: ${failedTries} of ${r.tries.length}`,
   );
   const [primary, ...others] = r.causes;
   if (primary && r.verdict !== 'OK') {

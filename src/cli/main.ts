@@ -165,6 +165,7 @@ interface TestOptions {
   timeLimit: string;
   json?: boolean;
   keep?: boolean;
+  bootAnyway?: boolean;
   rules?: string;
 }
 
@@ -197,6 +198,7 @@ async function testCommand(config: string, options: TestOptions): Promise<ExitCo
     retries,
     timeLimitMs,
     keepOnFailure: options.keep ?? false,
+    bootDespitePreflight: options.bootAnyway ?? false,
     ...(options.rules ? { rulesDir: options.rules } : {}),
     signal: controller.signal,
     onProgress: ticker
@@ -268,6 +270,10 @@ Exit codes: 0 no fault, 2 bad input, 3 environment error, 4 fault found or predi
     .option('--retries <n>', 'tries after the first failure', '3')
     .option('--time-limit <seconds>', 'per try', '120')
     .option('--keep', 'keep the VM after a permanent failure, for inspection')
+    .option(
+      '--boot-anyway',
+      'create the VM even when the preflight proves it cannot boot (by default it is not created)',
+    )
     .option('--rules <dir>', 'a directory of console rules (*.yaml) that add to or override the defaults')
     .option('--json', 'print JSON (schemaVersion 1) instead of text')
     .addHelpText(

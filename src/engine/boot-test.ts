@@ -47,7 +47,8 @@ export type Phase =
   | 'done';
 
 const TRANSITIONS: Record<Phase, Phase[]> = {
-  'pre-check': ['create', 'cleanup'],
+  // verdict: the preflight proved the boot cannot succeed, so no domain is created.
+  'pre-check': ['create', 'verdict', 'cleanup'],
   create: ['watch-boot'],
   'watch-boot': ['verdict'],
   verdict: ['retry', 'analysis'],
@@ -56,6 +57,10 @@ const TRANSITIONS: Record<Phase, Phase[]> = {
   cleanup: ['done'],
   done: [],
 };
+
+/** The report's reason when the preflight decided and no domain was created (bootDespitePreflight creates it). */
+export const DECIDED_WITHOUT_DOMAIN =
+  'the preflight proved the boot cannot succeed, so no domain was created';
 
 export type BootVerdict = 'OK' | 'TRANSIENT' | 'PERMANENT' | 'ERROR' | 'ABORTED' | 'REFUSED';
 
@@ -66,7 +71,7 @@ export interface TryReport {
   domid?: number;
   outcome: TryOutcome;
   reason?: string;
-  /** All in ms since `xl create` started. */
+  /** All in ms since `xl create` started; for a try decided by the preflight without a domain, since the test started. */
   times: {
     /** Th: `xl create` returned (virtual hardware created). */
     hardwareCreationMs?: number;
@@ -94,6 +99,12 @@ export interface BootTestOptions {
   /** Makes a fresh console matcher per try. */
   consoleMatcher: () => ConsoleMatcherLike;
   checkKernel?: (spec: VmSpec, rootFsType: string | null) => Promise<KernelCheck | undefined>;
+  /**
+   * Create the domain even when the preflight proved the boot cannot succeed; the try is then decided
+   * when the domain exists, as the paper does. By default no domain is created and the verdict comes
+   * from the preflight alone.
+   */
+  bootDespitePreflight?: boolean;
   /** Detector tunables, mostly for tests. */
   quietReadsMs?: number;
 }
@@ -263,6 +274,8 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       (spec.bootloader !== undefined &&
         spec.kernel === undefined &&
         (pre.bootNeeds?.grubBoot ? pre.bootNeeds.grubBoot.initrd !== undefined : true));
+    if (certainFailure && !this.options.bootDespitePreflight)
+      return this.#decidedByPreflight(certainFailure, pre, base, started);
     const context = { damagedDevices, blockFrontendMissing, certainFailure, neededDevices, hasRamdisk };
     const tries: TryState[] = [];
     let verdict: BootVerdict | undefined;
@@ -318,6 +331,44 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       causes,
       consoleTail: lastFailed?.consoleTail ?? '',
       ...(keptDomain ? { keptDomain } : {}),
+      totalMs: performance.now() - started,
+    };
+  }
+
+  /**
+   * A boot the preflight proved impossible: creating the domain would only show what is already known,
+   * and retries cannot change it (the paper's permanent failure), so the verdict is given now and no
+   * domain is touched.
+   */
+  async #decidedByPreflight(
+    certain: CertainFailure,
+    pre: PreflightResult,
+    base: Omit<BootTestReport, 'verdict' | 'tries' | 'causes' | 'consoleTail' | 'totalMs'>,
+    started: number,
+  ): Promise<BootTestReport> {
+    const at = performance.now() - started;
+    const report: TryReport = {
+      index: 0,
+      outcome: 'failed',
+      reason: `decided from the preflight: ${certain.reason}`,
+      times: { verdictMs: at, firstEvidenceMs: at, evidenceToVerdictMs: 0 },
+      evidence: certain.evidence.map((e) => ({ ...e, at })),
+      destroyed: false,
+    };
+    this.#notify('try', report);
+    this.#enter('verdict');
+    this.#enter('analysis');
+    // No domain, so nothing from xenstore or a console: the causes are the disks' and the preflight's.
+    const causes = await this.#analyse(pre, undefined, 'PERMANENT');
+    this.#enter('cleanup');
+    this.#enter('done');
+    return {
+      ...base,
+      verdict: 'PERMANENT',
+      reason: DECIDED_WITHOUT_DOMAIN,
+      tries: [report],
+      causes,
+      consoleTail: '',
       totalMs: performance.now() - started,
     };
   }

@@ -10,6 +10,7 @@ import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import { ErrorCode } from '../errors.js';
 import { versionFromKernelFileName } from '../kernel/kernel-config.js';
+import { shellQuote } from '../util/shell-quote.js';
 import type { VmSpec } from '../xl/vm-spec.js';
 import { expectsRootDisk, hasBootSource } from '../xl/vm-spec.js';
 import { type DiskReport, guestKernelOf, inspectVmDisks } from './virtual-disk-information-inspector.js';
@@ -94,6 +95,8 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
       remedy: `add kernel = "/boot/vmlinuz-..." (with ramdisk =) or bootloader = "pygrub" to ${spec.configPath}`,
     });
   }
+  const absent = rootDiskAbsent(spec);
+  if (absent) causes.push({ ...absent, confidence: 0.9 });
   const rootMatch = spec.rootDevice ? XEN_ROOT.exec(spec.rootDevice) : null;
   if (rootMatch && spec.rootDevice) {
     const [, diskName, part] = rootMatch;
@@ -173,6 +176,27 @@ export function certainFailureOf(spec: VmSpec, pre: PreflightResult): CertainFai
   return mount ? asFailure(mount) : undefined;
 }
 
+/** root= names an xvd disk the config does not declare: xen-blkfront names a PV disk after its vdev, so a
+ * config of xvd* disks only cannot give the guest that name. */
+function rootDiskAbsent(spec: VmSpec): Omit<Cause, 'confidence'> | undefined {
+  const root = spec.rootDevice ? XEN_ROOT.exec(spec.rootDevice) : null;
+  const diskName = root?.[1];
+  if (!spec.rootDevice || !diskName?.startsWith('xvd') || spec.disks.some((d) => d.vdev === diskName))
+    return undefined;
+  if (spec.disks.length === 0 || !spec.disks.every((d) => d.vdev.startsWith('xvd'))) return undefined;
+  const declared = spec.disks.map((d) => d.vdev).join(', ');
+  return {
+    code: 'VMCE',
+    paperFault: PAPER_FAULT.VMCE,
+    title: `root=${spec.rootDevice} names a disk the VM does not have`,
+    evidence: [
+      { source: 'config', detail: 'root device', value: spec.rootDevice },
+      { source: 'config', detail: 'the disks the config declares', value: declared },
+    ],
+    remedy: `add ${diskName} to the disk = [...] line of ${shellQuote(spec.configPath)}, or set root= to a disk it has (${declared}) in its extra = "..." line`,
+  };
+}
+
 function rootFailureOf(spec: VmSpec, pre: PreflightResult): CertainFailure | undefined {
   for (const p of pre.kernel?.problems ?? []) {
     if (CERTAIN_KERNEL_PROBLEMS.has(p.code))
@@ -184,20 +208,8 @@ function rootFailureOf(spec: VmSpec, pre: PreflightResult): CertainFailure | und
   const partition = part ? Number(part) : undefined;
   const report = pre.disks.find((d) => d.disk.vdev === diskName);
   if (!report) {
-    // xen-blkfront names a PV disk after its vdev; a config of xvd* disks only cannot give another name.
-    const allXvd = spec.disks.length > 0 && spec.disks.every((d) => d.vdev.startsWith('xvd'));
-    if (!allXvd || !diskName?.startsWith('xvd')) return undefined;
-    return {
-      reason: `root=${spec.rootDevice} names a disk the VM does not have`,
-      evidence: [
-        { source: 'config', detail: 'root device', value: spec.rootDevice },
-        {
-          source: 'config',
-          detail: 'the disks the config declares',
-          value: spec.disks.map((d) => d.vdev).join(', '),
-        },
-      ],
-    };
+    const absent = rootDiskAbsent(spec);
+    return absent ? { reason: absent.title, evidence: absent.evidence } : undefined;
   }
   // A target that is missing, empty or not a disk fails the backend; no target at all may be a
   // script-backed disk (iscsi, drbd, ...), which only its hotplug script can judge.
