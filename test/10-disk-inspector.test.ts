@@ -392,6 +392,25 @@ describe('what the guest kernel would refuse (the mount model, issue 8)', () => 
     // On a current kernel the same image is healthy.
     expect((await inspector.inspect(img, { guestKernel: '6.1.0-13-amd64' })).findings).toEqual([]);
   });
+  it('an xfs feature an older guest kernel lacks: the bits as the kernel prints them, the LTS mkfs profile', async () => {
+    const img = sample('msdos-xfs');
+    // bookworm's mkfs.xfs sets bigtime (incompat 0x8, Linux 5.10): Debian 10's 4.19 refuses the mount.
+    const d = await inspector.inspect(img, { guestKernel: '4.19.0-27-amd64' });
+    const f = d.findings.find((x) => x.code === 'FEATURE_UNSUPPORTED');
+    expect(f).toMatchObject({
+      family: 'UVKE',
+      severity: 'will-not-mount',
+      kernelSays: 'Superblock has unknown incompatible features (0x8) enabled.',
+      remedy:
+        'boot a newer guest kernel, or make the filesystem again with mkfs.xfs -c options=/usr/share/xfsprogs/mkfs/lts_4.19.conf and copy the files',
+    });
+    // A kernel with no xfsprogs profile of its own gets the option that turns the feature off.
+    const other = await inspector.inspect(img, { guestKernel: '5.3.0' });
+    expect(other.findings.find((x) => x.code === 'FEATURE_UNSUPPORTED')?.remedy).toBe(
+      'boot a newer guest kernel, or make the filesystem again with mkfs.xfs -m bigtime=0 and copy the files',
+    );
+    expect((await inspector.inspect(img, { guestKernel: '6.1.0-13-amd64' })).findings).toEqual([]);
+  });
   it('a FAT floppy is a whole-disk filesystem, not a broken msdos table', async () => {
     const d = await inspector.inspect(sample('fat-floppy'));
     expect(d.findings).toEqual([]);

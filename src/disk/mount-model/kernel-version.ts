@@ -37,6 +37,8 @@ export interface FeatureVerdict {
   newerKernel: string[];
   /** Of those, bits no Linux knows: corruption or another OS's filesystem (DIDF). */
   unknown: string[];
+  /** The refused bits as one word: what the kernel prints (e.g. xfs's "features (0x20)"). */
+  mask: number;
 }
 
 /** Which set bits of a feature word the kernel cannot handle. */
@@ -45,7 +47,7 @@ export function judgeFeatures(
   table: readonly FeatureBit[],
   kernel: KernelVersion,
 ): FeatureVerdict {
-  const verdict: FeatureVerdict = { unsupported: [], newerKernel: [], unknown: [] };
+  const verdict: FeatureVerdict = { unsupported: [], newerKernel: [], unknown: [], mask: 0 };
   for (let bit = 0; bit < 32; bit++) {
     const mask = 2 ** bit;
     if (Math.floor(word / mask) % 2 === 0) continue;
@@ -53,6 +55,7 @@ export function judgeFeatures(
     if (known?.since && atLeast(kernel, known.since)) continue;
     const name = known?.name ?? `0x${mask.toString(16)}`;
     verdict.unsupported.push(name);
+    verdict.mask += mask;
     if (known?.since) verdict.newerKernel.push(`${name} (Linux ${formatKernel(known.since)}+)`);
     else verdict.unknown.push(name);
   }

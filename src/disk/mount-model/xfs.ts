@@ -275,6 +275,35 @@ export function judgeXfs(ctx: XfsContext): MountProblem[] {
   return problems;
 }
 
+// The mkfs.xfs(8) option that turns each feature off; the rest (meta_uuid, log xattrs) are not
+// mkfs choices, and a clean unmount on a kernel that knows them is the way back.
+const MKFS_XFS_OPTION: Record<string, string> = {
+  ftype: '-n ftype=0',
+  'sparse inodes': '-i sparse=0',
+  bigtime: '-m bigtime=0',
+  nrext64: '-i nrext64=0',
+  exchange: '-i exchange=0',
+  parent: '-n parent=0',
+  finobt: '-m finobt=0',
+  rmapbt: '-m rmapbt=0',
+  reflink: '-m reflink=0',
+  inobtcount: '-m inobtcount=0',
+};
+
+// xfsprogs (5.15+) ships the feature set each LTS kernel mounts, under this name.
+const XFS_LTS_CONFIGS = ['4.19', '5.4', '5.10', '5.15', '6.1'];
+
+function newerKernelRemedy(features: readonly string[], kernel: KernelVersion): string {
+  const options = features.map((f) => MKFS_XFS_OPTION[f]);
+  if (options.some((o) => o === undefined))
+    return 'boot a newer guest kernel (or mount the filesystem once on one and unmount it cleanly)';
+  const lts = `${kernel[0]}.${kernel[1]}`;
+  const mkfs = XFS_LTS_CONFIGS.includes(lts)
+    ? `mkfs.xfs -c options=/usr/share/xfsprogs/mkfs/lts_${lts}.conf`
+    : `mkfs.xfs ${options.join(' ')}`;
+  return `boot a newer guest kernel, or make the filesystem again with ${mkfs} and copy the files`;
+}
+
 function featureProblem(
   ctx: XfsContext,
   verdict: ReturnType<typeof judgeFeatures>,
@@ -290,9 +319,9 @@ function featureProblem(
     message: newer
       ? `the xfs filesystem uses features that ${ctx.kernelName} does not know: ${verdict.newerKernel.join(', ')}${severity === 'read-only' ? '; it mounts read-only only' : ''}`
       : `the xfs superblock sets feature bits no Linux knows (${verdict.unsupported.join(', ')}): corrupt, or made by a newer xfsprogs`,
-    kernelSays: `${kernelSays} enabled.`,
+    kernelSays: `${kernelSays} (0x${verdict.mask.toString(16)}) enabled.`,
     remedy: newer
-      ? `boot a newer guest kernel, or make the filesystem again with mkfs.xfs -m ${verdict.unsupported.map((n) => `${n.split(' ')[0]}=0`).join(',')} and copy the files`
+      ? newerKernelRemedy(verdict.unsupported, ctx.kernel)
       : needsRepair
         ? `xfs_repair ${ctx.device}`
         : `xfs_repair -n ${ctx.device}  # to see what is wrong first`,
