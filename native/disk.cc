@@ -4,6 +4,7 @@
 // up write permission at start, so no library can open an inspected disk for
 // writing (libparted asks for O_RDWR and would otherwise get it as root).
 #include <blkid/blkid.h>
+#include <dlfcn.h>
 #include <ext2fs/ext2fs.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -207,6 +209,38 @@ void WalkParted(const PartedApi* api, PedDevice* dev, PedDisk* volatile& disk, P
   }
 }
 
+void SilentDeviceMapperLog(int, const char*, int, int, const char*, ...) {}
+
+// libparted asks device-mapper for a dm device's target type (an LVM volume: "linear"), through
+// /dev/mapper/control, which libdevmapper opens O_RDWR: the disk thread's fsuid "nobody" cannot,
+// and libparted then refuses the device. libdevmapper keeps that descriptor once it has it, so it is
+// opened here with root's fsuid for one version query, no disk opened meanwhile; the node is never
+// created (libdevmapper would mknod it). Called with g_parted_mutex held: libdevmapper is libparted's.
+void OpenDeviceMapperControl(const std::string& path) {
+  struct stat st;
+  if (!g_read_only_thread_ok || stat(path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) return;
+  char dm_dir[64];
+  snprintf(dm_dir, sizeof dm_dir, "/sys/dev/block/%u:%u/dm", major(st.st_rdev), minor(st.st_rdev));
+  struct stat control;
+  if (access(dm_dir, F_OK) != 0 || stat("/dev/mapper/control", &control) != 0 || !S_ISCHR(control.st_mode))
+    return;
+  void* dm = dlopen("libdevmapper.so.1.02.1", RTLD_NOW | RTLD_NOLOAD);  // loaded by libparted, or absent
+  if (!dm) return;
+  using LogInit = void (*)(void (*)(int, const char*, int, int, const char*, ...));
+  using DriverVersion = int (*)(char*, size_t);
+  auto log_init = reinterpret_cast<LogInit>(dlsym(dm, "dm_log_with_errno_init"));
+  auto driver_version = reinterpret_cast<DriverVersion>(dlsym(dm, "dm_driver_version"));
+  if (log_init) log_init(SilentDeviceMapperLog);  // only the CLI prints
+  if (driver_version) {
+    setfsuid(0);
+    setfsgid(0);
+    char version[64];
+    driver_version(version, sizeof version);
+    DropWritePermission();  // back to "nobody", CAP_DAC_READ_SEARCH raised again
+  }
+  dlclose(dm);
+}
+
 Failure ProbeParted(const std::string& path, PartedReport& out) {
   LoadState load;
   const PartedApi* api = LoadParted(&load);
@@ -215,6 +249,7 @@ Failure ProbeParted(const std::string& path, PartedReport& out) {
   QuietStdout quiet;
   g_parted_messages = &out.messages;
   api->ped_exception_set_handler(AnswerException);
+  OpenDeviceMapperControl(path);
   Failure failure;
   PedDevice* dev = api->ped_device_get(path.c_str());
   if (!dev) {
