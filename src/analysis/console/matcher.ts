@@ -57,12 +57,9 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   #lineNo = 0;
   #tail = '';
   readonly #partialRules: ConsoleRule[];
-  /** Per rule (same order): literals one of which a matching line holds, or null. */
-  readonly #literals: (string[] | null)[];
-  readonly #partialLiterals: (string[] | null)[];
-  /** Whether a line holds any rule's literal at all: one pass instead of one search per rule. */
-  readonly #anyLiteral: RegExp | null;
-  readonly #partialAnyLiteral: RegExp | null;
+  /** Which rules a line can match, from the literals it holds (required-literals.ts). */
+  readonly #prefilter: RulePrefilter;
+  readonly #partialPrefilter: RulePrefilter;
   /** Length of the pending line when partial rules last ran on it. */
   #partialTriedAt = 0;
   readonly #ratePerMs: number;
@@ -75,11 +72,9 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   constructor(rules: ConsoleRule[], options: MatcherOptions = {}) {
     this.#rules = rules;
     this.#partialRules = rules.filter((r) => r.partial);
-    this.#literals = rules.map(literalsOf);
-    this.#partialLiterals = this.#partialRules.map(literalsOf);
     this.#usePrefilter = options.prefilter ?? true;
-    this.#anyLiteral = anyLiteral(this.#literals);
-    this.#partialAnyLiteral = anyLiteral(this.#partialLiterals);
+    this.#prefilter = new RulePrefilter(rules);
+    this.#partialPrefilter = new RulePrefilter(this.#partialRules);
     this.#maxLine = options.maxLineLength ?? 4096;
     this.#tailBytes = options.tailBytes ?? 64 * 1024;
     this.#ratePerMs = (options.matchBytesPerSecond ?? 1024 * 1024) / 1000;
@@ -161,16 +156,14 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 
   /** First rule that matches wins; partial lines only try rules marked partial. */
   #match(line: string, at: number, partial: boolean, out: ConsoleMatch[]): void {
-    // Most console lines match no rule: a rule whose required literals are all absent is skipped
-    // with native substring searches, before its automaton runs (required-literals.ts).
+    // Most console lines match no rule: only the rules whose required literals the line holds run
+    // their automaton (required-literals.ts), in the rules' order.
     const rules = partial ? this.#partialRules : this.#rules;
-    const literals = partial ? this.#partialLiterals : this.#literals;
-    const any = partial ? this.#partialAnyLiteral : this.#anyLiteral;
-    const someLiteral = !this.#usePrefilter || !any || any.test(line);
-    for (let r = 0; r < rules.length; r++) {
+    const candidates = this.#usePrefilter
+      ? (partial ? this.#partialPrefilter : this.#prefilter).candidates(line)
+      : rules.keys();
+    for (const r of candidates) {
       const rule = rules[r] as ConsoleRule;
-      const need = this.#usePrefilter ? literals[r] : null;
-      if (need && (!someLiteral || !need.some((l) => line.includes(l)))) continue;
       const captures = rule.pattern.captures(line);
       if (!captures) continue;
       if (rule.severity !== 'benign') {
@@ -198,18 +191,72 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 }
 
 /**
- * The literals as one V8 regular expression. Safe on V8's backtracking engine: an alternation of
- * escaped plain strings has no nested quantifier, so a test costs the line's length times the
- * number of literals at worst.
+ * The rules a line may match, found with one scan for all their literals instead of a search per rule.
+ * The literals are one V8 regular expression, longest first and restarted one character after each
+ * hit: a literal that starts where a longer one was found is a prefix of it, and is marked with it, so
+ * every literal the line holds is found. Safe on V8's backtracking engine: an alternation of escaped
+ * plain strings has no nested quantifier, so a scan costs the line's length times the literals at worst.
  */
-function anyLiteral(literals: (string[] | null)[]): RegExp | null {
-  const all = [...new Set(literals.flatMap((l) => l ?? []))];
-  if (all.length === 0) return null;
-  return new RegExp(all.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'));
+class RulePrefilter {
+  readonly #sets: (number[][] | null)[];
+  readonly #always: number[];
+  readonly #byFirstSet: number[][];
+  readonly #ids = new Map<string, number>();
+  /** Per literal: itself and the literals that are its prefixes. */
+  readonly #implied: number[][];
+  readonly #scan: RegExp | null;
+  readonly #seen: Uint32Array;
+  #stamp = 0;
+
+  constructor(rules: ConsoleRule[]) {
+    const literalSets = rules.map(literalsOf);
+    const all = [...new Set(literalSets.flatMap((sets) => sets?.flat() ?? []))].sort(
+      (a, b) => b.length - a.length,
+    );
+    all.forEach((l, id) => this.#ids.set(l, id));
+    this.#implied = all.map((l) => all.flatMap((p, id) => (l.startsWith(p) ? [id] : [])));
+    this.#sets = literalSets.map((sets) =>
+      sets ? sets.map((set) => set.map((l) => this.#ids.get(l) as number)) : null,
+    );
+    this.#always = rules.flatMap((_, r) => (this.#sets[r] ? [] : [r]));
+    this.#byFirstSet = all.map(() => []);
+    this.#sets.forEach((sets, r) => {
+      for (const id of new Set(sets?.[0] ?? [])) this.#byFirstSet[id]?.push(r);
+    });
+    this.#scan = all.length
+      ? new RegExp(all.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g')
+      : null;
+    this.#seen = new Uint32Array(all.length);
+  }
+
+  /** Indices of the rules that may match `line`, ascending. */
+  candidates(line: string): number[] {
+    const scan = this.#scan;
+    if (!scan) return this.#always;
+    const stamp = ++this.#stamp;
+    const found: number[] = [];
+    scan.lastIndex = 0;
+    for (let m = scan.exec(line); m; m = scan.exec(line)) {
+      for (const id of this.#implied[this.#ids.get(m[0]) as number] as number[]) {
+        if (this.#seen[id] !== stamp) {
+          this.#seen[id] = stamp;
+          found.push(id);
+        }
+      }
+      scan.lastIndex = m.index + 1;
+    }
+    if (found.length === 0) return this.#always;
+    const rules = new Set(this.#always);
+    for (const id of found) for (const r of this.#byFirstSet[id] as number[]) rules.add(r);
+    const held = (set: number[]) => set.some((id) => this.#seen[id] === stamp);
+    return [...rules]
+      .filter((r) => (this.#sets[r] as number[][] | null)?.every(held) ?? true)
+      .sort((a, b) => a - b);
+  }
 }
 
-const LITERALS = new WeakMap<ConsoleRule, string[] | null>();
-function literalsOf(rule: ConsoleRule): string[] | null {
+const LITERALS = new WeakMap<ConsoleRule, string[][] | null>();
+function literalsOf(rule: ConsoleRule): string[][] | null {
   let known = LITERALS.get(rule);
   if (known === undefined) {
     known = requiredLiterals(rule.pattern.source);
