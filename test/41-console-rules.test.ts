@@ -129,6 +129,10 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: '[ TIME ] Timed out waiting for device /dev/xvdb1.',
     miss: 'Found device /dev/xvdb1.',
   },
+  'start-job-running-for-device': {
+    hit: '[ *** ] (1 of 3) A start job is running for dev-system-swap.device (1min 12s / 1min 30s)',
+    miss: '[ *** ] A start job is running for Wait for Network to be Configured (12s / 2min)',
+  },
   'dependency-failed-local-fs': {
     hit: '[DEPEND] Dependency failed for Local File Systems.',
     miss: 'Reached target Local File Systems.',
@@ -795,16 +799,28 @@ describe('a missing root device, weighed with the whole log', () => {
 describe('the required-literal prefilter (required-literals.ts)', () => {
   it('finds what a match must contain, and gives up on what it does not understand', () => {
     expect(requiredLiterals(String.raw`ALERT!\s+(?<device>\S+) does not exist\.`)).toEqual([
-      ' does not exist.',
+      [' does not exist.'],
+      ['ALERT!'],
     ]);
     expect(requiredLiterals('Gave up waiting for root (?:file system )?device')).toEqual([
-      'Gave up waiting for root ',
+      ['Gave up waiting for root '],
+      ['device'],
     ]);
-    expect(requiredLiterals('(?:abc|defg)x+yz')).toEqual(['abc', 'defg']);
-    expect(requiredLiterals('colou?r scheme')).toEqual(['r scheme']);
-    expect(requiredLiterals('ab{0,2}cdef')).toEqual(['cdef']);
+    expect(requiredLiterals('(?:abc|defg)x+yz')).toEqual([['abc', 'defg'], ['yz']]);
+    expect(requiredLiterals('colou?r scheme')).toEqual([['r scheme'], ['colo']]);
+    expect(requiredLiterals('ab{0,2}cdef')).toEqual([['cdef']]);
     expect(requiredLiterals('(?i)panic')).toBeNull();
-    expect(requiredLiterals('(?:abc|)def')).toEqual(['def']);
+    // A scoped flag group gives nothing; the rest of the pattern still does.
+    expect(requiredLiterals('(?i:warning): (?<d>/dev/\\S+) does not exist')).toEqual([
+      [' does not exist'],
+      ['/dev/'],
+      [': '],
+    ]);
+    // A few plain characters in a class multiply the run; two short sets together are kept, one alone is not.
+    expect(requiredLiterals('(?:[shv]d|xvd)[a-z]+: ')).toEqual([['sd', 'hd', 'vd', 'xvd'], [': ']]);
+    expect(requiredLiterals('[shv]d[a-z]+')).toBeNull();
+    expect(requiredLiterals('[a-z]d[^x]q')).toBeNull();
+    expect(requiredLiterals('(?:abc|)def')).toEqual([['def']]);
     expect(requiredLiterals('(?:abc|)de')).toBeNull();
     expect(requiredLiterals('a|bc')).toBeNull();
     expect(requiredLiterals(String.raw`\Qa.b\E`)).toBeNull();
