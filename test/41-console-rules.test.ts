@@ -840,6 +840,22 @@ describe('the required-literal prefilter (required-literals.ts)', () => {
   });
 });
 
+describe('a bare mount failure after the filesystem driver said why', () => {
+  it("the testbed's 5.10 guest on an xfs with nrext64: the XFS line (UVKE) outranks 'failed: Invalid argument'", () => {
+    const log = readFileSync(
+      path.join(import.meta.dirname, 'fixtures', 'timelines', 'uvke-xfs-feature-newer.console.txt'),
+      'utf8',
+    );
+    const report = diagnoseConsole(log, rules);
+    expect(report.verdict).toBe('FAILED');
+    expect(report.causes[0]).toMatchObject({ code: 'UVKE' });
+    expect(report.causes.map((c) => c.code)).not.toContain('DIDF');
+    // Without the driver's own line, the bare failure still points at the disk.
+    const bare = diagnoseConsole('mount: mounting /dev/xvda1 on /root failed: Invalid argument\n', rules);
+    expect(bare.causes[0]?.code).toBe('DIDF');
+  });
+});
+
 describe('a console line that names its device speaks of that disk', () => {
   it('EXT4-fs error (device xvdb1) is DIDF on xvdb; with the VM disks known, an unknown name is kept without a disk', () => {
     const log =

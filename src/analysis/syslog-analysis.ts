@@ -15,6 +15,8 @@ const FAULT_TO_CAUSE: Record<string, CauseCode> = {
  * `knownDisks`: the VM's disks (vdevs); a line naming another disk (an HVM guest's sda for the
  * config's hda) is kept without a disk rather than tied to one the VM does not have.
  */
+const FS_DRIVER_CATEGORIES = new Set(['DISK_DAMAGE', 'KERNEL_OR_INITRD']);
+
 export function analyseConsole(
   matches: ConsoleMatch[],
   ramdiskMayLoadDrivers = false,
@@ -44,9 +46,20 @@ export function analyseConsole(
     const prev = byRule.get(m.ruleId);
     if (!prev || (prev.severity !== 'fatal' && severity === 'fatal')) byRule.set(m.ruleId, { m, severity });
   }
+  // "mount ... failed: Invalid argument", "Failed to mount /sysroot": the filesystem driver refused
+  // the device and said why on a line of its own (a feature this kernel lacks, a checksum, a
+  // corrupt group): that line names the cause, the bare failure only repeats it.
+  const explained = [...byRule.values()].some(
+    ({ m }) =>
+      m.cue !== 'mount-failed' &&
+      m.fault !== undefined &&
+      m.captures.device !== undefined &&
+      FS_DRIVER_CATEGORIES.has(m.category ?? ''),
+  );
   for (const { m, severity } of byRule.values()) {
     const code = m.fault ? FAULT_TO_CAUSE[m.fault] : undefined;
     if (!code) continue;
+    if (explained && m.cue === 'mount-failed') continue;
     // A line that names its device ("EXT4-fs (xvdb1): ...") speaks of that disk.
     const named = code === 'DIDF' || code === 'UVDE' ? diskOfCapture(m.captures.device) : undefined;
     const disk = named && (!knownDisks || knownDisks.includes(named)) ? named : undefined;

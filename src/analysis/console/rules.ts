@@ -39,6 +39,8 @@ export const CUES = [
   'mount-dependency',
   'luks-prompt',
   'fs-tried',
+  // A mount that failed without saying why: a filesystem driver's own line about it says more.
+  'mount-failed',
 ] as const;
 
 export interface ConsoleRule {
