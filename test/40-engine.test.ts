@@ -3,6 +3,7 @@
  * issue names, on timelines recorded on the real Xen testbed
  * (test/fixtures/timelines; times are what Xen 4.17 under QEMU showed).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,7 +74,7 @@ async function run(
 ): Promise<{ report: BootTestReport; driver: ReplayDriver; phases: Phase[] }> {
   const driver = new ReplayDriver({
     tries,
-    inspectDisk: (p) => inspector.inspect(p),
+    inspectDisk: (p, o) => inspector.inspect(p, o),
     ...(options.existing ? { existingDomains: options.existing } : {}),
   });
   const test = new BootTest(vm, driver, {
@@ -378,6 +379,38 @@ describe('issue 8 faults recorded on real Xen: decided when the domain exists, f
     expect(report.causes[0]?.evidence.map((e) => e.value)).toContain(
       'mount: mounting /dev/xvda1 on /root failed: No such device',
     );
+  });
+});
+
+describe('uvke-xfs-feature-newer recorded on real Xen: a filesystem feature newer than the guest kernel', () => {
+  it("xfs with nrext64 (Linux 5.19) and Debian 11's 5.10 kernel: PERMANENT UVKE, the kernel's own line, its LTS mkfs profile", async () => {
+    // The testbed's image: a healthy xfs in partition 1, made with -i nrext64=1 (mkfs.xfs needs 300 MB).
+    const img = path.join(dir, 'xfs-nrext64.img');
+    const part = `${img}.part`;
+    execFileSync('truncate', ['-s', '321M', img]);
+    execFileSync('parted', ['-s', img, 'mklabel', 'msdos', 'mkpart', 'primary', 'xfs', '1MiB', '100%']);
+    execFileSync('truncate', ['-s', '320M', part]);
+    execFileSync('mkfs.xfs', ['-q', '-f', '-i', 'nrext64=1', part]);
+    execFileSync('dd', [`if=${part}`, `of=${img}`, 'bs=1M', 'seek=1', 'conv=notrunc,sparse', 'status=none']);
+    const vm = spec(img, {
+      kernel: '/var/lib/xen/vmlinuz-5.10.0-32-amd64',
+      ramdisk: '/var/lib/xen/initrd-5.10.0-32-amd64.img',
+    });
+    const { report } = await run([recorded('uvke-xfs-feature-newer')], vm, { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.causes[0]).toMatchObject({ code: 'UVKE', disk: 'xvda' });
+    // What the 5.10 guest printed on the testbed, word for word.
+    expect(report.causes[0]?.evidence.map((e) => `${e.detail}: ${e.value}`)).toContain(
+      'the guest kernel would print: Superblock has unknown incompatible features (0x20) enabled.',
+    );
+    expect(report.causes[0]?.remedy).toContain('mkfs.xfs -c options=/usr/share/xfsprogs/mkfs/lts_5.10.conf');
+    expect(
+      recorded('uvke-xfs-feature-newer').some(
+        (s) =>
+          s.source === 'con' &&
+          s.text.includes('XFS (xvda1): Superblock has unknown incompatible features (0x20) enabled.'),
+      ),
+    ).toBe(true);
   });
 });
 

@@ -173,6 +173,8 @@ describe('Debian 12 guest recorded on real Xen: normal boots in every mode are O
     ['deb-normal-pygrub', () => pygrub(both())],
     ['deb-normal-pvh', () => spec(both(), { type: 'pvh' })],
     ['deb-normal-dracut', () => spec(both())],
+    // Recorded with the root disk an LVM volume in dom0; replayed here on the image it holds.
+    ['deb-normal-lvm', () => spec(both())],
   ] as const) {
     it(name, async () => {
       const report = await replay(name, vm());

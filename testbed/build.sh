@@ -30,6 +30,8 @@ XEN_PKG=xen-hypervisor-4.17-amd64
 ROOTFS_INCLUDE=systemd-sysv,udev,kmod,ca-certificates,procps
 ROOTFS_PKGS=(
   linux-image-amd64 xen-utils-4.17 xenstore-utils e2fsprogs parted util-linux busybox initramfs-tools
+  # a guest's root on an LVM logical volume (case deb-normal-lvm)
+  lvm2
   # the project's runtime (scripts/install-deps.sh --runtime)
   libxenstore4 libxenmisc4.17 libparted2 libext2fs2 libblkid1 zstd xz-utils cpio fdisk
   # the project's build (scripts/install-deps.sh)
@@ -257,16 +259,42 @@ build_project() {
 # busybox-static root on 64 MiB ext4 disks, and the fault variants.
 GUEST=$CACHE/guest
 busybox_version() { apt-cache show --no-all-versions busybox-static 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
-make_initrd() { # make_initrd NAME MODULE...
+# An older guest kernel, for a filesystem feature the guest's kernel does not know (case
+# uvke-xfs-feature-newer). No ext4 incompat feature is newer than 5.2, and 5.10 (Debian 11, still on
+# Debian's archive) is the oldest kernel there, so the feature is xfs's nrext64 (Linux 5.19), which
+# bookworm's mkfs.xfs writes. Pinned by checksum: bullseye no longer changes.
+OLD_KPKG=linux-image-5.10.0-32-amd64_5.10.223-1_amd64.deb
+OLD_KPKG_PATH=pool/main/l/linux-signed-amd64
+OLD_KPKG_SHA256=86a6792f3a03ab15a643f385830cdaa921f15e3e9c8bf63aa55a9243c62fc797
+OLD_KVER=5.10.0-32-amd64
+make_initrd() { # make_initrd NAME MODULE... (KVER=version, default the dom0's kernel)
   local name=$1; shift
   local conf=/tmp/vmbf-initrd-$name
   rm -rf "$ROOTFS$conf"; cp -a "$ROOTFS/etc/initramfs-tools" "$ROOTFS$conf"
   sed -i -e 's/^MODULES=.*/MODULES=list/' -e 's/^BUSYBOX=.*/BUSYBOX=y/' -e 's/^COMPRESS=.*/COMPRESS=gzip/' "$ROOTFS$conf/initramfs.conf"
   printf '%s\n' "$@" > "$ROOTFS$conf/modules"
-  in_chroot mkinitramfs -d "$conf" -o "/tmp/initrd-$name.img" "$(cat "$ROOTFS/etc/vmbf-kernel-version")" \
+  in_chroot mkinitramfs -d "$conf" -o "/tmp/initrd-$name.img" "${KVER:-$(cat "$ROOTFS/etc/vmbf-kernel-version")}" \
     > "$CACHE/initrd-$name.log" 2>&1 || { tail "$CACHE/initrd-$name.log" >&2; die "mkinitramfs $name failed"; }
   mv "$ROOTFS/tmp/initrd-$name.img" "$GUEST.new/initrd-$name.img"
   rm -rf "$ROOTFS$conf"
+}
+# xfs_protofile DIR: an mkfs.xfs protofile of the tree DIR (xfsprogs 6.1's mkfs cannot copy a directory).
+# Names are the testbed's own busybox tree: no spaces; modes lose set-id and sticky bits.
+xfs_protofile() {
+  printf '/dev/null\n0 0\nd--755 0 0\n'
+  xfs_proto_dir "$1" " "
+  printf '$\n'
+}
+xfs_proto_dir() { # xfs_proto_dir DIR INDENT
+  local e n m
+  for e in "$1"/* "$1"/.[!.]*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    n=${e##*/} m=$(stat -c %a "$e"); m=${m: -3}
+    if [ -L "$e" ]; then printf '%s%s l--777 0 0 %s\n' "$2" "$n" "$(readlink "$e")"
+    elif [ -d "$e" ]; then printf '%s%s d--%s 0 0\n' "$2" "$n" "$m"; xfs_proto_dir "$e" "$2 "; printf '%s$\n' "$2"
+    elif [ -f "$e" ]; then printf '%s%s ---%s 0 0 %s\n' "$2" "$n" "$m" "$e"
+    fi
+  done
 }
 build_guest() {
   safe_rm "$GUEST.new"; mkdir -p "$GUEST.new"
@@ -277,6 +305,22 @@ build_guest() {
   ln -s "vmlinuz-$kver" "$GUEST.new/vmlinuz"
   make_initrd blk xen-blkfront ext4
   make_initrd noblk ext4
+  # The old kernel and a ramdisk for it, its modules in the rootfs only while mkinitramfs runs.
+  local deb=$CACHE/downloads/$OLD_KPKG ktmp=$CACHE/guest.oldk
+  mkdir -p "$CACHE/downloads"
+  if ! echo "$OLD_KPKG_SHA256  $deb" | sha256sum -c --quiet > /dev/null 2>&1; then
+    curl -fsS -m 600 -o "$deb.part" "$MIRROR/$OLD_KPKG_PATH/$OLD_KPKG" || die "download of $OLD_KPKG failed"
+    echo "$OLD_KPKG_SHA256  $deb.part" | sha256sum -c --quiet || die "$OLD_KPKG: checksum mismatch"
+    mv "$deb.part" "$deb"
+  fi
+  safe_rm "$ktmp"; dpkg-deb -x "$deb" "$ktmp"
+  cp "$ktmp/boot/vmlinuz-$OLD_KVER" "$ktmp/boot/config-$OLD_KVER" "$GUEST.new/"
+  cp -a "$ktmp/lib/modules/$OLD_KVER" "$ROOTFS/lib/modules/"
+  cp "$ktmp/boot/config-$OLD_KVER" "$ROOTFS/boot/"
+  in_chroot depmod "$OLD_KVER"
+  KVER=$OLD_KVER make_initrd old-xfs xen-blkfront xfs
+  safe_rm "$ROOTFS/lib/modules/$OLD_KVER"; rm -f "$ROOTFS/boot/config-$OLD_KVER"
+  safe_rm "$ktmp"
   chroot_down
 
   # busybox root
@@ -330,6 +374,13 @@ build_guest() {
   truncate -s 63M "$f"
   mkfs.btrfs -q -f -M -L domuroot --rootdir "$root" "$f" > /dev/null
   put_part "$f" "$GUEST.new/uvke-btrfs-root.img"
+  # A healthy xfs root with nrext64 (Linux 5.19), for the 5.10 kernel. mkfs.xfs needs 300 MB.
+  xfs_protofile "$root" > "$tmp/xfs.proto"
+  truncate -s 320M "$f"
+  mkfs.xfs -q -f -L domuroot -i nrext64=1 -p "$tmp/xfs.proto" "$f" > /dev/null || die "mkfs.xfs -i nrext64=1 failed"
+  truncate -s 321M "$GUEST.new/uvke-xfs-feature-newer.img"
+  parted -s "$GUEST.new/uvke-xfs-feature-newer.img" mklabel msdos mkpart primary xfs 2048s $((2048 + 320 * 2048 - 1))s
+  dd if="$f" of="$GUEST.new/uvke-xfs-feature-newer.img" bs=1M seek=1 conv=notrunc,sparse status=none
   : > "$GUEST.new/uvde-empty.img"                                     # a backing file of 0 bytes
   rm -f "$f"
   rm -rf "$tmp"
@@ -346,6 +397,7 @@ build_guest() {
   cp --sparse=always "$g/normal-part.img" "$g/didf-truncated-image.img"
   truncate -s 32M "$g/didf-truncated-image.img"
   echo "$kver" > "$g/kernel-version"
+  echo "$OLD_KVER" > "$g/old-kernel-version"
   safe_rm "$GUEST"; mv "$GUEST.new" "$GUEST"
 }
 
@@ -548,7 +600,8 @@ main() {
   k_project=$(printf '%s\n' "$k_node" "$(fnkey build_project project_files)" "$SOURCE_MODE" "$REQUIRE_PROJECT" "$(project_key)" | hash_text)
   stage project "$k_project" build_project
 
-  k_guest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_guest make_initrd)" "$(busybox_version)" \
+  k_guest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_guest make_initrd xfs_protofile xfs_proto_dir)" "$(busybox_version)" \
+    "$OLD_KPKG" "$OLD_KPKG_SHA256" \
     "$(hash_files $(find "$HERE/guest/rootfs" -type f | sort))" | hash_text)
   stage guest "$k_guest" build_guest
 

@@ -30,9 +30,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${VMBF_TESTBED_CACHE:-$HOME/.cache/vmbootfail-testbed}
-ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root vmce-root-disk-missing vmce-root-partition-whole-disk uvde-empty-backing"
+ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root uvke-xfs-feature-newer vmce-root-disk-missing vmce-root-partition-whole-disk uvde-empty-backing"
 # The Debian 12 guest (systemd, fstab by UUID, pygrub; build.sh's debguest stage), issue 11.
-DEB_CASES="deb-normal-pv deb-normal-pygrub deb-normal-pvh deb-normal-dracut deb-vmce deb-uvde deb-didf-superblock deb-uvke-dracut-without-blkfront deb-fstab-uuid-missing deb-data-disk-damaged deb-pygrub-missing-kernel"
+DEB_CASES="deb-normal-pv deb-normal-pygrub deb-normal-pvh deb-normal-dracut deb-normal-lvm deb-vmce deb-uvde deb-didf-superblock deb-uvke-dracut-without-blkfront deb-fstab-uuid-missing deb-data-disk-damaged deb-pygrub-missing-kernel"
 ALL_CASES="$ALL_CASES $DEB_CASES"
 # By default (what CI runs) every case goes through `vmbootfail test`, and the busybox guest's cases are
 # also recorded; the Debian guest's recordings (2-3 min each under TCG: systemd, PVH, a 90 s device
@@ -48,7 +48,7 @@ CASE_LIMIT_SET=0
 ENGINE_TIME_LIMIT=90
 RECORDER=standalone
 ENGINE_CASES=default
-PROJECT_TESTS="test/20-xenstore.contract.test.ts test/21-xenstat.test.ts"
+PROJECT_TESTS="test/20-xenstore.contract.test.ts test/21-xenstat.test.ts test/22-device-mapper.test.ts"
 BOOT_TIMEOUT=${VMBF_TESTBED_BOOT_TIMEOUT:-480}
 VERBOSE=${VMBF_TESTBED_VERBOSE:-0}
 

@@ -48,7 +48,7 @@ deb_mount() {
 # memory, and limit (the case's own recording limit, unless run.sh --case-limit was given).
 case_setup() {
   image="" disk="" root=/dev/xvda1 kernel=$G/vmlinuz-$(cat "$G/kernel-version") ramdisk=$G/initrd-blk.img what=""
-  type=pv bootloader="" data="" memory=256 limit="" dir_images=$G
+  type=pv bootloader="" data="" memory=256 limit="" dir_images=$G lvm=0
   case $1 in
     deb-*)
       deb_mount || return 1
@@ -62,6 +62,7 @@ case_setup() {
     deb-normal-pygrub) bootloader=pygrub what="Debian 12 guest, PV, bootloader=pygrub reading /boot/grub/grub.cfg from the image" ;;
     deb-normal-pvh) type=pvh limit=400 what="Debian 12 guest, PVH, direct kernel + initramfs-tools initrd" ;;
     deb-normal-dracut) ramdisk=$DG/initrd-dracut.img what="Debian 12 guest, PV, direct kernel + dracut ramdisk (with xen-blkfront)" ;;
+    deb-normal-lvm) image="" lvm=1 what="Debian 12 guest, PV, the root disk an LVM logical volume in dom0 (phy:/dev/vmbfvg/debroot)" ;;
     deb-vmce) image="" what="VMCE: Debian guest, no disk line for the root disk (only the data disk, xvdb)" ;;
     deb-uvde) image="" disk=phy:/dev/loop6 what="UVDE: Debian guest, root disk phy:/dev/loop6 with no file attached" ;;
     deb-didf-superblock) image=deb-root-didf-superblock.img what="DIDF: Debian guest, root partition's first 4 KiB (its superblock) zeroed" ;;
@@ -91,6 +92,8 @@ case_setup() {
     didf-journal) image=didf-journal.img what="DIDF: the root filesystem's journal superblock zeroed" ;;
     didf-feature-unknown) image=didf-feature-unknown.img what="DIDF: an incompatible ext4 feature bit no Linux knows (dirdata)" ;;
     uvke-btrfs-root) image=uvke-btrfs-root.img what="UVKE: a healthy btrfs root, the ramdisk holds only ext4 and xen-blkfront" ;;
+    uvke-xfs-feature-newer) image=uvke-xfs-feature-newer.img kernel=$G/vmlinuz-$(cat "$G/old-kernel-version") ramdisk=$G/initrd-old-xfs.img
+      what="UVKE: a healthy xfs root with nrext64 (Linux 5.19+), the guest kernel Debian 11's 5.10 (its ramdisk: xen-blkfront + xfs)" ;;
     vmce-root-disk-missing) image=normal-part.img root=/dev/xvdb1 what="VMCE: root=/dev/xvdb1, but the config gives the VM only xvda" ;;
     vmce-root-partition-whole-disk) image=normal-whole.img root=/dev/xvda1 what="VMCE: root=/dev/xvda1 on a disk that holds a whole-disk ext4" ;;
     uvde-empty-backing) image=uvde-empty.img what="UVDE: the VBD's backing loop device is attached to a 0-byte file (0 sectors)" ;;
@@ -99,6 +102,21 @@ case_setup() {
 }
 
 domain_gone() { ! xl domid "$1" >/dev/null 2>&1; }
+
+# The Debian guest's root image copied into an LVM logical volume (vmbfvg/debroot) on a loop device,
+# once per plan run: what a production dom0 gives its guests (phy:/dev/vg/lv). dom0 runs from a
+# snapshot, so nothing of it outlives the run.
+lvm_root() {
+  [ -b /dev/vmbfvg/debroot ] && return 0
+  local pv
+  truncate -s 1200M /var/tmp/vmbf-lvm-pv.img || return 1
+  pv=$(losetup -f --show /var/tmp/vmbf-lvm-pv.img) || return 1
+  pvcreate -q "$pv" && vgcreate -q vmbfvg "$pv" && lvcreate -q -y -L 1032M -n debroot vmbfvg || return 1
+  udevadm settle 2>/dev/null || :
+  # The image is sparse (1 GiB, ~300 MB used): only its data is written.
+  dd if="$DG/deb-root.img" of=/dev/vmbfvg/debroot bs=4M conv=sparse,fsync status=none || return 1
+  say "LVM: vmbfvg/debroot ($(lvs --noheadings -o lv_size vmbfvg/debroot | tr -d ' ')) holds the Debian root image"
+}
 
 # prepare_case CASE DOMNAME DIR: loop devices + xl config in DIR/domu.cfg; sets loopdevs, what.
 prepare_case() {
@@ -112,6 +130,10 @@ prepare_case() {
     losetup /dev/loop6 >/dev/null 2>&1 && losetup -d /dev/loop6
     [ -b /dev/loop6 ] || mknod -m 660 /dev/loop6 b 7 6
     if losetup /dev/loop6 >/dev/null 2>&1; then say "case $name: /dev/loop6 is attached, cannot inject UVDE"; fi
+  fi
+  if [ "$lvm" = 1 ]; then
+    lvm_root || { say "case $name: the LVM volume could not be made"; echo "$name lvm" >> "$R/errors"; return 1; }
+    disk=phy:/dev/vmbfvg/debroot
   fi
   if [ -n "$image" ]; then
     dev=$(losetup -f --show "$dir_images/$image") || { say "case $name: losetup of $image failed"; echo "$name losetup" >> "$R/errors"; return 1; }
@@ -167,7 +189,7 @@ teardown_case() {
 
 # The recorded pass: record.mjs drives `xl create` and records every signal.
 run_case() {
-  local name=$1 dir=$R/$1 dom=vmbf-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images
+  local name=$1 dir=$R/$1 dom=vmbf-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images lvm
   prepare_case "$name" "$dom" "$dir" || return
   local dmesg_before; dmesg_before=$(dmesg | wc -l)
   say "case $name: xl create ($what)"
@@ -179,7 +201,7 @@ run_case() {
   timeout -k 5 $((until + 150)) node "$recorder" --config "$dir/domu.cfg" --name "$dom" \
     --out "$dir/timeline" --xl-log "$dir/xl-create.log" --until "$until" \
     --header "case $name: $what" \
-    --header "Xen $XEN_VERSION under QEMU ($ACCEL${CPU:+, -cpu $CPU}), dom0 $(uname -r) with $XENSTORED, guest kernel $(cat "$G/kernel-version" 2>/dev/null)$(case $name in deb-*) echo ", Debian 12 guest (systemd; $type${bootloader:+, $bootloader})";; esac), recorded $(date -u +%Y-%m-%dT%H:%MZ)" \
+    --header "Xen $XEN_VERSION under QEMU ($ACCEL${CPU:+, -cpu $CPU}), dom0 $(uname -r) with $XENSTORED, guest kernel $(if [ -n "$bootloader" ]; then echo "from the image ($bootloader)"; else basename "$kernel" | sed 's/^vmlinuz-//'; fi)$(case $name in deb-*) echo ", Debian 12 guest (systemd; $type${bootloader:+, $bootloader})";; esac), recorded $(date -u +%Y-%m-%dT%H:%MZ)" \
     > "$dir/recorder.out" 2> "$dir/recorder.err"
   local rc=$?
   [ $rc -eq 124 ] && say "case $name: TIMEOUT: the recorder did not finish in $((until + 150)) s"
@@ -208,7 +230,7 @@ run_case() {
 # The engine pass: the project's own `vmbootfail test` on the same config.
 PROJECT=/opt/vmbootfail
 engine_case() {
-  local name=$1 dir=$R/$1/engine dom=vmbf-e-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images
+  local name=$1 dir=$R/$1/engine dom=vmbf-e-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images lvm
   prepare_case "$name" "$dom" "$dir" || return
   local t0=$SECONDS rc=0
   # The Debian guest boots for longer than the busybox one: its cases' own limit, if longer.
