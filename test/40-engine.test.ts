@@ -119,8 +119,21 @@ describe('engine on boots recorded on real Xen', () => {
     const { report } = await run([recorded('normal-whole-disk')], vm);
     expect(report.verdict).toBe('OK');
   });
-  it('VMCE: no VBD in xenstore 1 s after creation, config with the disk line commented out', async () => {
+  it('VMCE, no disk and root=/dev/xvda1: proven by the preflight, decided when the domain exists', async () => {
     const vm = spec(undefined, {
+      commentedOutDisk: { line: 4, text: "#disk = [ 'phy:/dev/vg/guest,xvda,w' ]" },
+    });
+    const { report } = await run([recorded('vmce')], vm, { retries: 0 });
+    expect(report.tries[0]?.times).toMatchObject({ hardwareCreationMs: 5125, verdictMs: 5125 });
+    expect(report.tries[0]?.reason).toBe(
+      'decided from the preflight: the VM configuration declares no disk, but root=/dev/xvda1 names xvda',
+    );
+    expect(report.causes[0]).toMatchObject({ code: 'VMCE', paperFault: 'VMCE' });
+  });
+  it('VMCE: no VBD in xenstore 1 s after creation, config with the disk line commented out', async () => {
+    // root=/dev/sda1: a name the preflight cannot rule out by itself; xenstore shows no VBD.
+    const vm = spec(undefined, {
+      rootDevice: '/dev/sda1',
       commentedOutDisk: { line: 4, text: "#disk = [ 'phy:/dev/vg/guest,xvda,w' ]" },
     });
     const { report, driver } = await run([recorded('vmce')], vm);

@@ -58,8 +58,20 @@ describe('certain failures from the preflight', () => {
     expect(pre.causes).toEqual([]);
   });
   it('root= names a disk the VM does not have', async () => {
-    const { certain } = await judge(spec('/dev/xvdb1', [['xvda', 'msdos-ext4']]));
+    const { certain, pre } = await judge(spec('/dev/xvdb1', [['xvda', 'msdos-ext4']]));
     expect(certain?.reason).toBe('root=/dev/xvdb1 names a disk the VM does not have');
+    expect(pre.causes[0]).toMatchObject({ code: 'VMCE', confidence: 0.9 });
+    expect(pre.causes[0]?.remedy).toBe(
+      'add xvdb to the disk = [...] line of /etc/xen/guest.cfg, or set root= to a disk it has (xvda) in its extra = "..." line',
+    );
+  });
+  it('no disk at all and root=/dev/xvda1: certain VMCE; with root=/dev/sda1 the preflight leaves it to xenstore', async () => {
+    expect((await judge(spec('/dev/xvda1', []))).certain?.reason).toBe(
+      'the VM configuration declares no disk, but root=/dev/xvda1 names xvda',
+    );
+    const sda = await judge(spec('/dev/sda1', []));
+    expect(sda.certain).toBeUndefined();
+    expect(sda.pre.causes[0]?.code).toBe('VMCE');
   });
   it('root=/dev/xvda1 on a whole-disk filesystem: VMCE, the fix is root=/dev/xvda', async () => {
     const { certain, pre } = await judge(spec('/dev/xvda1', [['xvda', 'whole-disk-ext4']]));

@@ -207,6 +207,16 @@ function rootFailureOf(spec: VmSpec, pre: PreflightResult): CertainFailure | und
   const [, diskName, part] = root;
   const partition = part ? Number(part) : undefined;
   const report = pre.disks.find((d) => d.disk.vdev === diskName);
+  // No disk at all: no VBD, so xen-blkfront has no xvd disk to give the guest.
+  if (spec.disks.length === 0 && diskName?.startsWith('xvd'))
+    return {
+      reason: `the VM configuration declares no disk, but root=${spec.rootDevice} names ${diskName}`,
+      evidence: [
+        { source: 'config', detail: 'no disk = [...] entry', value: spec.configPath },
+        { source: 'config', detail: 'root device', value: spec.rootDevice },
+        ...commentedOutDiskEvidence(spec),
+      ],
+    };
   if (!report) {
     const absent = rootDiskAbsent(spec);
     return absent ? { reason: absent.title, evidence: absent.evidence } : undefined;
