@@ -483,14 +483,17 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     verdict: BootVerdict,
   ): Promise<Cause[]> {
     // Every disk again, after the boot: also those xenstore shows that the config does not name.
+    // Without a boot (failedTry undefined) nothing touched them since the preflight read them.
     const grubKernel = pre.bootNeeds?.grubKernel
       ? versionFromKernelFileName(pre.bootNeeds.grubKernel)
       : undefined;
-    const disks = await inspectVmDisks(
-      this.spec.disks,
-      (p, o) => this.driver.inspectDisk(p, { ...o, bootFiles: true }),
-      guestKernelOf(this.spec) ?? grubKernel,
-    );
+    const disks = failedTry
+      ? await inspectVmDisks(
+          this.spec.disks,
+          (p, o) => this.driver.inspectDisk(p, { ...o, bootFiles: true }),
+          guestKernelOf(this.spec) ?? grubKernel,
+        )
+      : pre.disks;
     const causes: Cause[] = [
       ...analyseVirtualDisks(disks),
       // What the guest's fstab and grub config need, judged again on the disks as they are now.
