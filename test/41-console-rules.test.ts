@@ -129,6 +129,10 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: '[ TIME ] Timed out waiting for device /dev/xvdb1.',
     miss: 'Found device /dev/xvdb1.',
   },
+  'job-running-for-device': {
+    hit: '[ ***  ] Job dev-disk-by\\x2duuid-6b0e8a52\\x2d3c1d.device/start running (1min 27s / 1min 30s)',
+    miss: '[ ***  ] Job systemd-networkd-wait-online.service/start running (12s / 2min)',
+  },
   'start-job-running-for-device': {
     hit: '[ *** ] (1 of 3) A start job is running for dev-system-swap.device (1min 12s / 1min 30s)',
     miss: '[ *** ] A start job is running for Wait for Network to be Configured (12s / 2min)',
