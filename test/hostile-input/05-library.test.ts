@@ -59,7 +59,8 @@ describe('item 13: a callback that throws never leaves the created domain runnin
     ],
   ])('%s', async (_name, callbacks) => {
     const driver = new ReplayDriver({ tries: [recorded('vmce')] });
-    const outcome = await testVm(cfg, { driver, retries: 0, ...callbacks }).then(
+    // bootDespitePreflight: the config has no disk, which the preflight proves; the domain is the point here.
+    const outcome = await testVm(cfg, { driver, retries: 0, bootDespitePreflight: true, ...callbacks }).then(
       () => undefined,
       (error: unknown) => error,
     );
@@ -135,6 +136,7 @@ describe('item 17 and the callTimeoutMs part of 14: options are validated with t
     ['retries', '3'],
     ['timeLimitMs', 'soon'],
     ['keepOnFailure', 'yes'],
+    ['bootDespitePreflight', 1],
     ['rulesDir', 42],
   ])('testVm option %s = %j', async (key, value) => {
     const driver = new ReplayDriver({ tries: [recorded('vmce')] });
