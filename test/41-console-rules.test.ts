@@ -2,7 +2,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinearRegex } from '../src/analysis/console/linear-regex.js';
 import { ConsoleMatcher, sanitiseConsole } from '../src/analysis/console/matcher.js';
 import { requiredLiterals } from '../src/analysis/console/required-literals.js';
 import { type ConsoleRule, loadRules, parseRules } from '../src/analysis/console/rules.js';
@@ -828,6 +830,41 @@ describe('the required-literal prefilter (required-literals.ts)', () => {
     expect(requiredLiterals('(?:abc|)de')).toBeNull();
     expect(requiredLiterals('a|bc')).toBeNull();
     expect(requiredLiterals(String.raw`\Qa.b\E`)).toBeNull();
+  });
+  it('never requires what a match lacks: random patterns against random lines (RE2 as the judge)', () => {
+    // Patterns from the constructs the extraction reads (runs, small classes, groups, alternation,
+    // quantifiers, scoped flags), over a small alphabet so that random lines often match.
+    const atom = fc.constantFrom('a', 'b', 'abc', 'bca', ': ', '[ab]', '[a:]', '.', '\\s', '\\w', 'c', 'ab:');
+    const pattern = fc.letrec((tie) => ({
+      item: fc.oneof(
+        { weight: 4, arbitrary: atom },
+        { weight: 1, arbitrary: tie('seq').map((x) => `(?:${x})`) },
+        { weight: 1, arbitrary: fc.tuple(tie('seq'), tie('seq')).map(([x, y]) => `(?:${x}|${y})`) },
+        { weight: 1, arbitrary: tie('seq').map((x) => `(?i:${x})`) },
+      ),
+      quantified: fc
+        .tuple(tie('item'), fc.constantFrom('', '', '', '?', '*', '+', '{2}', '{0,1}'))
+        .map(([x, q]) => `${x}${q}`),
+      seq: fc.array(tie('quantified'), { minLength: 1, maxLength: 4 }).map((xs) => xs.join('')),
+    })).seq;
+    // Lines made of the same pieces: about 400 of them match their pattern in the 3000 runs.
+    const line = fc
+      .array(fc.constantFrom('a', 'b', 'c', 'abc', 'bca', ': ', ' ', 'A', 'ab:', ':'), { maxLength: 8 })
+      .map((x) => x.join(''));
+    fc.assert(
+      fc.property(pattern, fc.array(line, { minLength: 1, maxLength: 30 }), (source, lines) => {
+        const sets = requiredLiterals(source);
+        if (!sets) return;
+        const re = LinearRegex.compile(source);
+        for (const l of lines)
+          if (re.test(l))
+            expect(
+              sets.every((set) => set.some((lit) => l.includes(lit))),
+              `${source} on ${l}`,
+            ).toBe(true);
+      }),
+      { numRuns: 3000, seed: 20121123 },
+    );
   });
   it('matching with and without it gives the same matches on every sample, fixture and recorded console', () => {
     const texts = [
