@@ -460,6 +460,31 @@ describe('a boot the preflight proved impossible: by default no domain is create
   }
 });
 
+describe('a boot the disks prove impossible is decided before the kernel check ends', () => {
+  it('the try is announced while the (slow) kernel check runs; its findings still reach the report', async () => {
+    const driver = new ReplayDriver({
+      tries: [recorded('didf-superblock-checksum')],
+      inspectDisk: (p, o) => inspector.inspect(p, o),
+    });
+    const order: string[] = [];
+    const test = new BootTest(spec(images['superblock-checksum']), driver, {
+      consoleMatcher: newConsoleMatcher,
+      checkKernel: async () => {
+        order.push('kernel check started');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        order.push('kernel check done');
+        return { verdict: 'suitable', problems: [] };
+      },
+    });
+    test.on('try', (t) => order.push(`try ${t.outcome}`));
+    const report = await test.run();
+    expect(order).toEqual(['try failed', 'kernel check started', 'kernel check done']);
+    expect(report.preflight.kernel?.verdict).toBe('suitable');
+    expect(report.causes[0]).toMatchObject({ code: 'DIDF', disk: 'xvda' });
+    expect(driver.created).toEqual([]);
+  });
+});
+
 describe('config errors and an empty backing device recorded on real Xen: decided at creation', () => {
   it('vmce-root-disk-missing: root=/dev/xvdb1 with only xvda is VMCE', async () => {
     const { report } = await run(

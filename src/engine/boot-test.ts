@@ -224,9 +224,19 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     const started = performance.now();
     const { spec, driver } = this;
     this.#notify('phase', 'pre-check', 0);
+    // A failure the disks and the config prove is decided there, not after the kernel check.
+    let early: TryReport | undefined;
+    const decideEarly = (partial: PreflightResult) => {
+      const certain = certainFailureOf(spec, partial);
+      if (!certain) return;
+      early = this.#preflightTry(certain, performance.now() - started);
+      this.#notify('try', early);
+      this.#enter('verdict');
+    };
     const pre = await preflight(spec, {
       inspectDisk: (p, o) => driver.inspectDisk(p, o),
       ...(this.options.checkKernel ? { checkKernel: this.options.checkKernel } : {}),
+      ...(this.options.bootDespitePreflight ? {} : { onDisksJudged: decideEarly }),
     });
     const base = {
       schemaVersion: 1 as const,
@@ -236,6 +246,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       timeLimitMs: this.#timeLimitMs,
     };
 
+    if (early) return this.#decidedByPreflight(early, pre, base, started);
     const existing = await driver.findDomainByName(spec.name);
     if (existing !== undefined) {
       this.#enter('cleanup');
@@ -274,8 +285,12 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       (spec.bootloader !== undefined &&
         spec.kernel === undefined &&
         (pre.bootNeeds?.grubBoot ? pre.bootNeeds.grubBoot.initrd !== undefined : true));
-    if (certainFailure && !this.options.bootDespitePreflight)
-      return this.#decidedByPreflight(certainFailure, pre, base, started);
+    if (certainFailure && !this.options.bootDespitePreflight) {
+      const report = this.#preflightTry(certainFailure, performance.now() - started);
+      this.#notify('try', report);
+      this.#enter('verdict');
+      return this.#decidedByPreflight(report, pre, base, started);
+    }
     const context = { damagedDevices, blockFrontendMissing, certainFailure, neededDevices, hasRamdisk };
     const tries: TryState[] = [];
     let verdict: BootVerdict | undefined;
@@ -335,19 +350,9 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     };
   }
 
-  /**
-   * A boot the preflight proved impossible: creating the domain would only show what is already known,
-   * and retries cannot change it (the paper's permanent failure), so the verdict is given now and no
-   * domain is touched.
-   */
-  async #decidedByPreflight(
-    certain: CertainFailure,
-    pre: PreflightResult,
-    base: Omit<BootTestReport, 'verdict' | 'tries' | 'causes' | 'consoleTail' | 'totalMs'>,
-    started: number,
-  ): Promise<BootTestReport> {
-    const at = performance.now() - started;
-    const report: TryReport = {
+  /** The one try of a boot the preflight proved impossible, decided `at` ms after the test started. */
+  #preflightTry(certain: CertainFailure, at: number): TryReport {
+    return {
       index: 0,
       outcome: 'failed',
       reason: `decided from the preflight: ${certain.reason}`,
@@ -355,8 +360,19 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       evidence: certain.evidence.map((e) => ({ ...e, at })),
       destroyed: false,
     };
-    this.#notify('try', report);
-    this.#enter('verdict');
+  }
+
+  /**
+   * A boot the preflight proved impossible: creating the domain would only show what is already known,
+   * and retries cannot change it (the paper's permanent failure), so no domain is touched. `report`,
+   * the try the preflight decided, was already announced (event 'try', phase 'verdict').
+   */
+  async #decidedByPreflight(
+    report: TryReport,
+    pre: PreflightResult,
+    base: Omit<BootTestReport, 'verdict' | 'tries' | 'causes' | 'consoleTail' | 'totalMs'>,
+    started: number,
+  ): Promise<BootTestReport> {
     this.#enter('analysis');
     // No domain, so nothing from xenstore or a console: the causes are the disks' and the preflight's.
     const causes = await this.#analyse(pre, undefined, 'PERMANENT');

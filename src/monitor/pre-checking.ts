@@ -29,6 +29,11 @@ export interface PreflightDeps {
     rootFsType: string | null,
     fromImage?: GrubBoot,
   ): Promise<KernelCheck | undefined>;
+  /**
+   * Called once the disks and the config are judged, before the kernel check (seconds on a slow
+   * dom0: it decompresses the kernel and the ramdisk), with what is known so far.
+   */
+  onDisksJudged?(partial: PreflightResult): void;
 }
 
 export interface PreflightResult {
@@ -117,6 +122,7 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
     }
   }
 
+  deps.onDisksJudged?.({ disks, bootNeeds, causes: [...causes], elapsedMs: performance.now() - started });
   let kernel: KernelCheck | undefined;
   if (deps.checkKernel && (spec.kernel || bootNeeds.grubBoot)) {
     kernel = await deps.checkKernel(spec, rootFsType(disks), spec.kernel ? undefined : bootNeeds.grubBoot);
