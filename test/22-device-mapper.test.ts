@@ -27,7 +27,7 @@ describe.skipIf(!dmReady)('a device-mapper disk (an LVM volume)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'vmbf-dm-'));
-    const built = await buildSampleDisks(dir);
+    const built = await buildSampleDisks(dir, ['msdos-ext4']);
     image = built.find((b) => b.name === 'msdos-ext4')?.path as string;
     loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
     const sectors = execFileSync('blockdev', ['--getsz', loop], { encoding: 'utf8' }).trim();
