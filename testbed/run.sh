@@ -208,7 +208,10 @@ main() {
   fi
   if [ -d "$OUT/results" ]; then
     local src=0
-    node "$HERE/summarize.mjs" "$OUT/results" $CASES > "$OUT/summary.md" 2> "$OUT/summary.err" || src=$?
+    # Every case of the run: the recorded ones, and those only `vmbootfail test` ran (their verdicts are
+    # checked too).
+    local summarized; summarized=$(printf '%s\n' $CASES $ENGINE_CASES | awk '!seen[$0]++' | tr '\n' ' ')
+    node "$HERE/summarize.mjs" "$OUT/results" $summarized > "$OUT/summary.md" 2> "$OUT/summary.err" || src=$?
     cat "$OUT/summary.md" >&2
     if [ $src -eq 5 ]; then
       log "the engine's verdicts do not all match the injected faults (VMBF_TESTBED_CHECK_ENGINE=1)"
