@@ -205,7 +205,8 @@ console.log(
 );
 console.log(table(results.filter((r) => !r.missing)));
 const missing = results.filter((r) => r.missing).map((r) => r.name);
-if (missing.length) console.log(`\nNot recorded in this run (only \`vmbootfail test\` ran them): ${missing.join(', ')}`);
+if (missing.length)
+  console.log(`\nNot recorded in this run (only \`vmbootfail test\` ran them): ${missing.join(', ')}`);
 // The project's own `vmbootfail test` on the same cases, when the run had it,
 // against what each case injects. VMBF_TESTBED_CHECK_ENGINE=1: a mismatch exits 5.
 // The Debian-guest cases whose family is not in their name, and why a Xen admin would file them there.
