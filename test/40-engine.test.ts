@@ -17,7 +17,7 @@ import { buildSampleDisks } from '../src/samples/sample-disks.js';
 import type { VmSpec } from '../src/xl/vm-spec.js';
 import { newConsoleMatcher } from './support/console.js';
 import { freeLoopDevice } from './support/loop-devices.js';
-import { SCENARIOS, domidOf, recorded } from './support/timelines.js';
+import { SCENARIOS, derived, domidOf, recorded } from './support/timelines.js';
 
 const inspector = new DiskInspector();
 let dir: string;
@@ -282,6 +282,17 @@ describe('engine on boots recorded on real Xen', () => {
     expect(report.verdict).toBe('PERMANENT');
     expect(report.causes[0]?.code).toBe('UNKNOWN_KERNEL');
     expect(report.consoleTail).toContain('Attempted to kill init!');
+  });
+
+  it('a guest that reboots before its login (kept shut down by the test): a failed try, not ABORTED', async () => {
+    // The recorded normal boot cut at 12 s, where the domain shuts down (a panic with panic=N, a
+    // triple fault) and, with on_reboot="preserve", stays in view.
+    const rebooted = derived('normal', 12, '12.100 dom state shutdown');
+    const { report, driver } = await run([rebooted], spec(images['msdos-ext4']), { retries: 0 });
+    expect(report.verdict).toBe('PERMANENT');
+    expect(report.tries[0]?.reason).toBe('the domain shut down during its boot');
+    expect(report.tries[0]?.times.verdictMs).toBe(12_100);
+    expect(driver.destroyed).toHaveLength(1);
   });
 
   it('time limit: a silent hang ends at the limit with the evidence so far', async () => {

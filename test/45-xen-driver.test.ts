@@ -83,7 +83,10 @@ describe('XenDriver through BootTest', () => {
     expect(report.tries[0]?.domid).toBe(5);
     expect(report.tries[0]?.times.hardwareCreationMs).toBeGreaterThan(0);
     expect(report.tries[0]?.destroyed).toBe(true);
-    expect(await readFile(path.join(dir, 'xl.log'), 'utf8')).toBe(`create ${file}\ndestroy 5\n`);
+    // A crash, reboot or power-off during the test stays in view (KEEP_SHUT_DOWN).
+    expect(await readFile(path.join(dir, 'xl.log'), 'utf8')).toBe(
+      `create ${file} on_poweroff="preserve" on_reboot="preserve" on_crash="preserve"\ndestroy 5\n`,
+    );
   });
 
   it('a first boot: the console log xenconsoled creates after xl create returned is read from its first byte', async () => {

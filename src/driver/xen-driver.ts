@@ -51,6 +51,14 @@ const COUNTER_FIELDS: Record<
   rd_sect: 'readSectors',
   wr_sect: 'writeSectors',
 };
+/**
+ * xl config overrides for the test VM: a guest that crashes, reboots (a panic with panic=N, a triple
+ * fault) or powers off during its boot test has failed it. Kept in its shut-down state it stays in
+ * view, to be judged and destroyed by the test; xl would otherwise destroy it (the test could not tell
+ * that from someone else's xl destroy) or restart it under a new domid, running on unwatched.
+ */
+export const KEEP_SHUT_DOWN = ['on_poweroff="preserve"', 'on_reboot="preserve"', 'on_crash="preserve"'];
+
 const FLAG_NAMES: DomainFlag[] = ['running', 'blocked', 'paused', 'shutdown', 'crashed', 'dying'];
 
 /**
@@ -260,7 +268,7 @@ export class XenDriver implements BootDriver {
     void (async () => {
       try {
         await watch('@introduceDomain');
-        const result = await run(this.#options.xl, ['create', configPath], {
+        const result = await run(this.#options.xl, ['create', configPath, ...KEEP_SHUT_DOWN], {
           timeout: this.#options.createTimeoutMs,
         }).then(
           () => undefined,

@@ -141,6 +141,17 @@ export class VmBootFailDetector {
           });
           return this.#fail(signal.at, 'the domain crashed');
         }
+        // Shut down before its login: a reboot (a panic with panic=N, a triple fault) or a power-off,
+        // kept in view by the test's on_reboot/on_poweroff="preserve".
+        if (signal.flags.includes('shutdown') && !signal.flags.includes('dying')) {
+          this.#note('shutdown', {
+            source: 'domain',
+            at: signal.at,
+            detail: 'the domain shut down (rebooted or powered off) during its boot',
+            value: signal.flags.join(','),
+          });
+          return this.#fail(signal.at, 'the domain shut down during its boot');
+        }
         return undefined;
       case 'fault':
         return {
