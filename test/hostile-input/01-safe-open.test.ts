@@ -65,7 +65,9 @@ describe('kernel= pointing at a FIFO', () => {
       },
       close: async () => undefined,
     };
-    const report = await testVm(await fifoKernelConfig('test'), { driver });
+    // bootDespitePreflight: the config has no disk for root=/dev/xvda1, which alone would decide the test;
+    // this way it goes on to the existing-domain check, after the whole preflight.
+    const report = await testVm(await fifoKernelConfig('test'), { driver, bootDespitePreflight: true });
     expect(report.verdict).toBe('REFUSED');
     expect(report.preflight.kernel?.problems.map((p) => p.code)).toContain('KERNEL_MISSING');
   });
