@@ -229,9 +229,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     const decideEarly = (partial: PreflightResult) => {
       const certain = certainFailureOf(spec, partial);
       if (!certain) return;
-      early = this.#preflightTry(certain, performance.now() - started);
-      this.#notify('try', early);
-      this.#enter('verdict');
+      early = this.#announcePreflightTry(certain, performance.now() - started);
     };
     const pre = await preflight(spec, {
       inspectDisk: (p, o) => driver.inspectDisk(p, o),
@@ -286,9 +284,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         spec.kernel === undefined &&
         (pre.bootNeeds?.grubBoot ? pre.bootNeeds.grubBoot.initrd !== undefined : true));
     if (certainFailure && !this.options.bootDespitePreflight) {
-      const report = this.#preflightTry(certainFailure, performance.now() - started);
-      this.#notify('try', report);
-      this.#enter('verdict');
+      const report = this.#announcePreflightTry(certainFailure, performance.now() - started);
       return this.#decidedByPreflight(report, pre, base, started);
     }
     const context = { damagedDevices, blockFrontendMissing, certainFailure, neededDevices, hasRamdisk };
@@ -350,9 +346,9 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     };
   }
 
-  /** The one try of a boot the preflight proved impossible, decided `at` ms after the test started. */
-  #preflightTry(certain: CertainFailure, at: number): TryReport {
-    return {
+  /** The one try of a boot the preflight proved impossible, decided `at` ms after the test started: told now. */
+  #announcePreflightTry(certain: CertainFailure, at: number): TryReport {
+    const report: TryReport = {
       index: 0,
       outcome: 'failed',
       reason: `decided from the preflight: ${certain.reason}`,
@@ -360,6 +356,9 @@ export class BootTest extends EventEmitter<BootTestEvents> {
       evidence: certain.evidence.map((e) => ({ ...e, at })),
       destroyed: false,
     };
+    this.#notify('try', report);
+    this.#enter('verdict');
+    return report;
   }
 
   /**

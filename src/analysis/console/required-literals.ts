@@ -1,9 +1,9 @@
 /**
  * A prefilter for the console rules: for each pattern, up to three sets of
  * literal strings such that every line the pattern matches holds one string of
- * each set. A line that lacks every string of a set cannot match, and is
- * skipped with a few native `includes` calls instead of a pass of the
- * automaton per rule. Several sets make short literals useful: ": " alone is in
+ * each set. A line that lacks every string of a set cannot match the rule,
+ * whose automaton is then not run on it (matcher.ts finds the strings a line
+ * holds in one scan). Several sets make short literals useful: ": " alone is in
  * half of all console lines, ": " and one of sd, hd, vd, nvme in few.
  *
  * Written here because re2js has no prefilter (RE2's C++ FilteredRE2 is not
