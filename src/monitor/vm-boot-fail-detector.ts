@@ -132,25 +132,23 @@ export class VmBootFailDetector {
           this.#note('gone', { source: 'domain', at: signal.at, detail: 'the domain disappeared' });
           return { outcome: 'vanished', at: signal.at, evidence: this.evidence };
         }
-        if (signal.flags.includes('crashed')) {
-          this.#note('crashed', {
-            source: 'domain',
-            at: signal.at,
-            detail: 'the domain crashed',
-            value: signal.flags.join(','),
-          });
-          return this.#fail(signal.at, 'the domain crashed');
-        }
-        // Shut down before its login: a reboot (a panic with panic=N, a triple fault) or a power-off,
-        // kept in view by the test's on_reboot/on_poweroff="preserve".
-        if (signal.flags.includes('shutdown') && !signal.flags.includes('dying')) {
-          this.#note('shutdown', {
-            source: 'domain',
-            at: signal.at,
-            detail: 'the domain shut down (rebooted or powered off) during its boot',
-            value: signal.flags.join(','),
-          });
-          return this.#fail(signal.at, 'the domain shut down during its boot');
+        {
+          // Shut down before its login: a reboot (a panic with panic=N, a triple fault) or a power-off,
+          // kept in view by the test's on_reboot/on_poweroff="preserve".
+          const ended = signal.flags.includes('crashed')
+            ? { key: 'crashed', detail: 'the domain crashed', reason: 'the domain crashed' }
+            : signal.flags.includes('shutdown') && !signal.flags.includes('dying')
+              ? {
+                  key: 'shutdown',
+                  detail: 'the domain shut down (rebooted or powered off) during its boot',
+                  reason: 'the domain shut down during its boot',
+                }
+              : undefined;
+          if (ended) {
+            const { key, detail, reason } = ended;
+            this.#note(key, { source: 'domain', at: signal.at, detail, value: signal.flags.join(',') });
+            return this.#fail(signal.at, reason);
+          }
         }
         return undefined;
       case 'fault':
