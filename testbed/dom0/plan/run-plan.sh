@@ -327,8 +327,23 @@ else
     (cd "$PROJECT" && VMBF_TESTBED_DOM0=1 timeout -k 10 900 npx vitest run --reporter=verbose $PROJECT_TESTS) \
       > "$R/project/vitest.txt" 2>&1
     rc=$?
-    echo "$rc" > "$R/project/vitest.rc"
     say "project: vitest exit $rc in $((SECONDS - t0)) s: $(grep -E 'Tests +[0-9]' "$R/project/vitest.txt" | tail -1)"
+    # Under TCG, vite in dom0 once failed to parse a committed source file (byte-identical to git's, parsed in
+    # every other run and on the host): "Failed to parse source for import analysis". Only that failure, which
+    # stops a file before any test in it runs, is run once more; the first output is kept beside the second.
+    if [ "$rc" != 0 ] && grep -q 'Failed to parse source for import analysis' "$R/project/vitest.txt"; then
+      failed=$(sed -n 's/^ FAIL  \(test\/[^ ]*\.test\.ts\) \[ .*/\1/p' "$R/project/vitest.txt" | sort -u | tr '\n' ' ')
+      if [ -n "$failed" ]; then
+        mv "$R/project/vitest.txt" "$R/project/vitest-first.txt"
+        say "project: vite could not parse a source file in dom0; once more: $failed"
+        t0=$SECONDS
+        (cd "$PROJECT" && VMBF_TESTBED_DOM0=1 timeout -k 10 900 npx vitest run --reporter=verbose $failed) \
+          > "$R/project/vitest.txt" 2>&1
+        rc=$?
+        say "project: vitest (again) exit $rc in $((SECONDS - t0)) s: $(grep -E 'Tests +[0-9]' "$R/project/vitest.txt" | tail -1)"
+      fi
+    fi
+    echo "$rc" > "$R/project/vitest.rc"
   fi
 fi
 
