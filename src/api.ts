@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ConsoleMatcher } from './analysis/console/matcher.js';
-import { loadRules } from './analysis/console/rules.js';
+import { guestConsoleRules, loadRules } from './analysis/console/rules.js';
 import { type DiagnoseReport, diagnoseConsole } from './analysis/diagnose.js';
 import { type Cause, mergeCauses } from './analysis/evidence.js';
 /** The library's entry points: inspect (no boot) and test (boot on this dom0). */
@@ -151,7 +151,7 @@ export async function testVm(configPath: string, testOptions: TestVmOptions = {}
   const driver = options.driver ?? (await XenDriver.open());
   try {
     const test = new BootTest(spec, driver, {
-      consoleMatcher: () => new ConsoleMatcher(rules),
+      consoleMatcher: () => new ConsoleMatcher(guestConsoleRules(rules)),
       checkKernel: kernelCheck,
       ...(options.retries !== undefined ? { retries: options.retries } : {}),
       ...(options.timeLimitMs !== undefined ? { timeLimitMs: options.timeLimitMs } : {}),

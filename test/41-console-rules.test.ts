@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinearRegex } from '../src/analysis/console/linear-regex.js';
 import { ConsoleMatcher, sanitiseConsole } from '../src/analysis/console/matcher.js';
 import { requiredLiterals } from '../src/analysis/console/required-literals.js';
-import { type ConsoleRule, loadRules, parseRules } from '../src/analysis/console/rules.js';
+import { type ConsoleRule, guestConsoleRules, loadRules, parseRules } from '../src/analysis/console/rules.js';
 import { diagnoseConsole } from '../src/analysis/diagnose.js';
 import { classifyDeviceName, normaliseDeviceName } from '../src/analysis/root-device-missing.js';
 import { analyseConsole } from '../src/analysis/syslog-analysis.js';
@@ -142,6 +142,22 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
   'dependency-failed-local-fs': {
     hit: '[DEPEND] Dependency failed for Local File Systems.',
     miss: 'Reached target Local File Systems.',
+  },
+  'dependency-failed-fsck': {
+    hit: '[DEPEND] Dependency failed for File System Check on /dev/disk/by-label/boot.',
+    miss: '[  OK  ] Finished File System Check on /dev/disk/by-label/boot.',
+  },
+  'libxl-error': {
+    hit: 'libxl: error: libxl_create.c:1685:domcreate_launch_dm: Domain 5:unable to add disk devices',
+    miss: 'libxl: warning: libxl_dm.c:1200:libxl__build_device_model_args: Domain 5:ignoring vga',
+  },
+  'libxl-log-error': {
+    hit: '2021-01-30 21:24:25.125+0000: libxl: libxl_device.c:1099:device_backend_callback: unable to add device with path /local/domain/0/backend/vbd/5/51712',
+    miss: '2021-01-30 21:24:25.125+0000: libxl: libxl_dm.c:1200:libxl__build_device_model_args: Domain 5:ignoring vga',
+  },
+  'xl-failed-to-free-memory': {
+    hit: 'failed to free memory for the domain',
+    miss: 'Parsing config from /etc/xen/domu.cfg',
   },
   'ext4-cannot-find-filesystem': {
     hit: "EXT4-fs (xvda1): VFS: Can't find ext4 filesystem",
@@ -746,6 +762,35 @@ describe('a missing root device, weighed with the whole log', () => {
     expect(top(log).map(([f]) => f)).toEqual(['VMCE', 'UVDE']);
   });
 
+  it('only a swap volume is missing (rd.lvm.lv=, resume=, an fstab swap), not the root: VMCE', () => {
+    const dracut = [
+      '[  188.000765] dracut-initqueue[324]: Warning: /dev/VG/SwapVol does not exist',
+      '         Starting Dracut Emergency Shell...',
+    ].join('\n');
+    expect(top(dracut)[0]?.[0]).toBe('VMCE');
+    const systemd =
+      '[ *** ] A start job is running for dev-mapper-rhel\\x2dswap.device (1min 12s / 1min 30s)';
+    expect(top(systemd)[0]?.[0]).toBe('VMCE');
+    // The root LV missing with the swap LV is the whole volume group: not a swap reading.
+    const both = [
+      'dracut-initqueue[372]: Warning: /dev/centos/root does not exist.',
+      'dracut-initqueue[372]: Warning: /dev/centos/swap does not exist.',
+    ].join('\n');
+    expect(top(both)[0]?.[0]).not.toBe('VMCE');
+  });
+
+  it("systemd's fsck unit given up before local-fs.target failed: a data disk in the real root, VMCE then UVDE", () => {
+    const log = [
+      '[DEPEND] Dependency failed for Local File Systems.',
+      '[DEPEND] Dependency failed for File System Check on /dev/disk/by-label/boot.',
+    ].join('\n');
+    expect(
+      top(log)
+        .map(([f]) => f)
+        .slice(0, 2),
+    ).toEqual(['VMCE', 'UVDE']);
+  });
+
   it('systemd in the initrd timing out on the root (/sysroot) is a root device, not a data disk', () => {
     const log = [
       '[ TIME ] Timed out waiting for device dev-disk-by\\x2duuid-5d1c.device - /dev/disk/by-uuid/5d1c.',
@@ -906,5 +951,36 @@ describe('a console line that names its device speaks of that disk', () => {
     const m = new ConsoleMatcher(rules).feed(log, 0);
     expect(analyseConsole(m, false, ['xvda', 'xvdb'])[0]).toMatchObject({ disk: 'xvdb' });
     expect(analyseConsole(m, false, ['xvda'])[0]?.disk).toBeUndefined();
+  });
+});
+
+describe("xl's and libxl's own lines in a saved log", () => {
+  const causes = (log: string) => diagnoseConsole(log, rules).causes;
+  it("are not read on a live guest's console: there the text is the guest's own (testVm's matcher)", () => {
+    const line =
+      'libxl: error: libxl_create.c:1685:domcreate_launch_dm: Domain 5:unable to add disk devices\n';
+    expect(new ConsoleMatcher(rules).feed(line, 0).map((m) => m.ruleId)).toEqual(['libxl-error']);
+    expect(new ConsoleMatcher(guestConsoleRules(rules)).feed(line, 0)).toEqual([]);
+  });
+  it('a hotplug failure (libxl_device.c, libxl_create.c) is the backing storage, UVDE, with every line as evidence', () => {
+    const log = [
+      'Parsing config from /etc/xen/domu.cfg',
+      'libxl: error: libxl_exec.c:117:libxl_report_child_exitstatus: /etc/xen/scripts/block add [2283] exited with error status 1',
+      'libxl: error: libxl_device.c:1106:device_backend_callback: Domain 5:unable to add device with path /local/domain/0/backend/vbd/5/51712',
+      'libxl: error: libxl_create.c:1685:domcreate_launch_dm: Domain 5:unable to add disk devices',
+    ].join('\n');
+    const report = diagnoseConsole(log, rules);
+    expect(report.verdict).toBe('FAILED');
+    expect(report.causes[0]).toMatchObject({ code: 'HOTPLUG_ERROR', paperFault: 'UVDE' });
+    expect(report.causes[0]?.evidence).toHaveLength(3);
+  });
+  it("libxc's loader refusing the kernel is UVKE; xl's memory error is VMCE; an unknown libxl error is kept, unranked", () => {
+    expect(
+      causes('xc: error: panic: xg_dom_core.c:690: xc_dom_find_loader: no loader found: Invalid kernel')[0],
+    ).toMatchObject({ paperFault: 'UVKE' });
+    expect(causes('failed to free memory for the domain')[0]).toMatchObject({ paperFault: 'VMCE' });
+    const odd = causes('libxl: error: libxl_foo.c:12:libxl_bar: Domain 3:something new went wrong');
+    expect(odd[0]?.evidence[0]?.value).toContain('something new went wrong');
+    expect(odd[0]?.confidence).toBeLessThan(0.6);
   });
 });

@@ -222,16 +222,30 @@ function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: We
   if (kinds.has('none-given'))
     return { weights: { VMCE: 0.6 }, why: 'the kernel was given no root= device at all' };
 
+  // Every name given up on is a swap device, none the root. dracut waits for each rd.lvm.lv= and
+  // resume= device as well as root= (modules.d/90lvm/parse-lvm.sh, 95resume/parse-resume.sh), systemd for each swap in fstab;
+  // a missing driver or disk would take the root with it, and the root would be named too. What is
+  // left is a config that names a swap volume the VM does not have (corpus 024, 079).
+  const swapOnly = names.length > 0 && names.every(isSwapName);
+  if (swapOnly)
+    return {
+      weights: { VMCE: 0.55, UVDE: 0.3 },
+      why: `only a swap device is missing (${names[0]?.name}), not the root: the kernel command line (rd.lvm.lv=, resume=) or fstab names a swap the VM does not have`,
+    };
+
   // Only systemd's device timeouts, and the mounts that depend on them are data mounts (not the
   // initrd's /sysroot), or the root was mounted before: the running kernel already reads its root
   // disk, so it has the block driver. A data disk fstab names that never comes is a stale fstab
   // entry or a disk the VM's config does not attach (VMCE), or a volume whose storage went away (UVDE).
-  const onlySystemd = missing.every((m) => m.match.ruleId === 'timed-out-waiting-for-device');
+  const onlySystemd = missing.every((m) => SYSTEMD_GAVE_UP.has(m.match.ruleId));
   const dataMounts = ctx.dependencyMounts.filter((p) => p.startsWith('/') && !p.startsWith('/sysroot'));
   const rootMountedBefore = ctx.rootMountedAt !== undefined && ctx.rootMountedAt < firstAt;
+  // local-fs.target belongs to the real root: the initrd's root mount is under initrd-root-fs.target.
+  const realRootUp = ctx.dependencyMounts.some((p) => /^Local file systems$/i.test(p));
   if (
     onlySystemd &&
-    (rootMountedBefore || (dataMounts.length > 0 && !ctx.dependencyMounts.some(isRootMount)))
+    !ctx.dependencyMounts.some(isRootMount) &&
+    (rootMountedBefore || realRootUp || dataMounts.length > 0)
   )
     return {
       weights: { VMCE: 0.55, UVDE: 0.35 },
@@ -291,6 +305,18 @@ function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: We
       why: 'the kernel mounted root itself (no initramfs took over) and found no device',
     };
   return weighTrimmed(names, kinds, missing);
+}
+
+/** systemd's own give-up lines for a device: the timeout, and the fsck unit bound to the device. */
+const SYSTEMD_GAVE_UP = new Set(['timed-out-waiting-for-device', 'dependency-failed-fsck']);
+
+/** A swap volume by its name: /dev/VG/swap, /dev/mapper/rhel-swap, LABEL=SWAP, by-label/swap0. */
+function isSwapName(n: DeviceName): boolean {
+  if (n.kind === 'kernel' || n.kind === 'none-given') return false;
+  const last = n.name.split(/[/=]/).pop() ?? '';
+  // device-mapper joins VG and LV with a dash: the LV is the part after the last single dash.
+  const lv = n.name.startsWith('/dev/mapper/') ? (last.split(/(?<!-)-(?!-)/).pop() ?? last) : last;
+  return /^(?:swap\w*|\w*swap(?:vol|lv|\d*)?)$/i.test(lv);
 }
 
 function isRootMount(p: string): boolean {

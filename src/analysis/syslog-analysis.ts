@@ -2,6 +2,7 @@
 import { type ConsoleMatch, severityFor } from '../monitor/vm-console-monitor.js';
 import { type Cause, type CauseCode, PAPER_FAULT } from './evidence.js';
 import { diskOfCapture, weighMissingDevice } from './root-device-missing.js';
+import { xlFailureFromLog } from './xl-failure.js';
 
 const FAULT_TO_CAUSE: Record<string, CauseCode> = {
   VMCE: 'VMCE',
@@ -75,6 +76,9 @@ export function analyseConsole(
     });
   }
   causes.push(...weighMissingDevice(matches, (m) => severityFor(m, ramdiskMayLoadDrivers)));
+  // xl's and libxl's own lines in a saved log: the domain was not created, and why is in their text.
+  const xl = xlFailureFromLog(matches.filter((m) => m.cue === 'xl-error'));
+  if (xl) causes.push(xl);
   return causes;
 }
 

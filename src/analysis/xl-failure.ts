@@ -36,7 +36,11 @@ const PATTERNS: XlPattern[] = [
   {
     // libxl_device.c / libxl_exec.c: the block hotplug script could not attach the backing storage.
     code: 'HOTPLUG_ERROR',
-    match: /\/etc\/xen\/scripts\/\S+|hotplug|libxl__device_disk_set_backend|Disk vdev=\S+ failed/i,
+    // libxl_device.c device_backend_callback() "unable to add device with path ..." and libxl_create.c
+    // "unable to add disk devices" follow a failed hotplug script (the script's own line may be in
+    // another log: /var/log/xen/xen-hotplug.log).
+    match:
+      /\/etc\/xen\/scripts\/\S+|hotplug|libxl__device_disk_set_backend|Disk vdev=\S+ failed|unable to add (?:disk )?devices?\b|device_backend_callback/i,
     title: 'the disk hotplug script failed in dom0: the backing storage could not be attached',
     remedy:
       'check the disk = [ ... ] target exists and is not in use (losetup -a, lvs), and /var/log/xen/xen-hotplug.log',
@@ -63,5 +67,23 @@ export function analyseXlFailure(message: string): Cause {
     confidence: hit ? 0.85 : 0.5,
     evidence: [{ source: 'xl', detail: 'xl create failed', value: text }],
     remedy: hit ? hit.remedy : 'read the xl error above; xl -vvv create CONFIG prints more',
+  };
+}
+
+/**
+ * xl's and libxl's error lines found in a saved log (rules with cue xl-error): one cause for them all,
+ * as `xl create`'s whole output is one in the engine, with each line as console evidence.
+ */
+export function xlFailureFromLog(lines: { line: string; at: number; ruleId: string }[]): Cause | undefined {
+  if (lines.length === 0) return undefined;
+  const cause = analyseXlFailure(lines.map((l) => l.line).join('\n'));
+  return {
+    ...cause,
+    evidence: lines.slice(0, 8).map((l) => ({
+      source: 'console' as const,
+      at: l.at,
+      detail: `rule ${l.ruleId}`,
+      value: l.line,
+    })),
   };
 }

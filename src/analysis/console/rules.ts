@@ -41,7 +41,18 @@ export const CUES = [
   'fs-tried',
   // A mount that failed without saying why: a filesystem driver's own line about it says more.
   'mount-failed',
+  // xl's, libxl's or libxc's error line in a saved log: xl-failure.ts names the cause from its text.
+  'xl-error',
 ] as const;
+
+/**
+ * The rules for a live guest's console. It holds only what the guest prints, so a line there that
+ * looks like dom0's xl or libxl (cue xl-error) is the guest's own text and must not name a dom0
+ * cause; those rules are for saved logs (diagnose), where dom0's output may sit beside the guest's.
+ */
+export function guestConsoleRules(rules: readonly ConsoleRule[]): ConsoleRule[] {
+  return rules.filter((r) => r.cue !== 'xl-error');
+}
 
 export interface ConsoleRule {
   id: string;
