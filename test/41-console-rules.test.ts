@@ -492,6 +492,12 @@ describe('every default rule', () => {
       // A benign line produces no match at all, and no later rule sees it.
       expect(new ConsoleMatcher(rules).feed(`${hit}\n`, 0)).toEqual([]);
       expect(rule.pattern.test(hit)).toBe(true);
+    } else if (rule.after) {
+      // Tried only after a line with its cue: not before it, and then like any rule.
+      const lead = rules.find((r) => r.cue === rule.after && !r.after) as ConsoleRule;
+      expect(first(hit)).not.toBe(id);
+      const m = new ConsoleMatcher(rules).feed(`${SAMPLES[lead.id]?.hit}\n${hit}\n`, 0);
+      expect(m.map((x) => x.ruleId)).toEqual([lead.id, id]);
     } else {
       expect(first(hit)).toBe(id);
     }
@@ -500,6 +506,22 @@ describe('every default rule', () => {
 });
 
 describe('matcher', () => {
+  it("a rule with after is tried only in the lines that follow its cue's line (the kernel's partition list)", () => {
+    const header = 'Please append a correct "root=" boot option; here are the available partitions:';
+    const ids = (log: string[]) =>
+      new ConsoleMatcher(rules).feed(`${log.join('\n')}\n`, 0).map((m) => m.ruleId);
+    const entry = 'ca00         1656832 xvda';
+    const driver = ' driver: vbd';
+    expect(ids([header, entry, driver, '0800  8388608 sda', driver])).toEqual([
+      'append-correct-root',
+      'kernel-partition-list-entry',
+      'kernel-partition-list-entry',
+    ]);
+    // Long after the list, the same shape of line is not a disk.
+    const later = Array.from({ length: 20 }, (_, i) => `unrelated line ${i}`);
+    expect(ids([header, ...later, entry])).toEqual(['append-correct-root']);
+    expect(ids([entry])).toEqual([]);
+  });
   it('benign lines are never failures: "Failed to start" stays quiet while "Failed to mount /sysroot" counts', () => {
     const m = new ConsoleMatcher(rules);
     expect(m.feed('[FAILED] Failed to start Network Time Synchronization.\n', 1)).toEqual([]);

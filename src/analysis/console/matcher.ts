@@ -74,6 +74,8 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
   #budgetAt: number | undefined;
   #unmatchedLines = 0;
   readonly #usePrefilter: boolean;
+  /** The line each cue last matched on, for rules with `after`. */
+  readonly #cueLine = new Map<string, number>();
 
   constructor(rules: ConsoleRule[], options: MatcherOptions = {}) {
     this.#rules = rules;
@@ -170,8 +172,13 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
       : rules.keys();
     for (const r of candidates) {
       const rule = rules[r] as ConsoleRule;
+      if (rule.after && !(this.#lineNo - (this.#cueLine.get(rule.after) ?? -AFTER_LINES) <= AFTER_LINES))
+        continue;
       const captures = rule.pattern.captures(line);
       if (!captures) continue;
+      if (rule.cue) this.#cueLine.set(rule.cue, this.#lineNo);
+      // A list goes on while its entries do: each one keeps the window open.
+      if (rule.after) this.#cueLine.set(rule.after, this.#lineNo);
       if (rule.severity !== 'benign') {
         out.push({
           ruleId: rule.id,
@@ -195,6 +202,13 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
     return this.#lineNo;
   }
 }
+
+/**
+ * A rule with `after` is tried on this many lines after a line with its cue, or after its own last
+ * match: the entries of a list that follows its header (the kernel's partition list puts a
+ * " driver: vbd" line after each disk, and other messages may come between).
+ */
+const AFTER_LINES = 16;
 
 /**
  * The rules a line may match, found with one scan for all their literals instead of a search per rule.

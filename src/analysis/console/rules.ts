@@ -62,6 +62,8 @@ export interface ConsoleRule {
   /** The severity instead when the VM boots with a ramdisk that may still load the missing driver. */
   withRamdisk?: ConsoleSeverity;
   cue?: (typeof CUES)[number];
+  /** Tried only on the lines right after one with this cue, or after its own last match (matcher.ts). */
+  after?: (typeof CUES)[number];
   /** Compiled for a linear-time engine (RE2): see linear-regex.ts. */
   pattern: LinearRegex;
   partial: boolean;
@@ -86,6 +88,7 @@ const KEYS = new Set([
   'category',
   'fault',
   'cue',
+  'after',
   'match',
   'partial',
   'message',
@@ -181,6 +184,9 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
     const cue = scalarString(node, 'cue');
     if (cue.node && !CUES.includes(cue.value as (typeof CUES)[number]))
       throw ruleError(file, lines, cue.node, `cue must be one of ${CUES.join(', ')}`);
+    const after = scalarString(node, 'after');
+    if (after.node && !CUES.includes(after.value as (typeof CUES)[number]))
+      throw ruleError(file, lines, after.node, `after must be one of ${CUES.join(', ')}`);
     const category = scalarString(node, 'category');
     if (!CATEGORIES.includes(category.value as (typeof CATEGORIES)[number]))
       throw ruleError(file, lines, category.node ?? node, `category must be one of ${CATEGORIES.join(', ')}`);
@@ -218,6 +224,7 @@ export function parseRules(text: string, file: string): { rules: ConsoleRule[]; 
       ...(fault.value ? { fault: fault.value as (typeof FAULTS)[number] } : {}),
       ...(withRamdisk.value ? { withRamdisk: withRamdisk.value as ConsoleSeverity } : {}),
       ...(cue.value ? { cue: cue.value as (typeof CUES)[number] } : {}),
+      ...(after.value ? { after: after.value as (typeof CUES)[number] } : {}),
       pattern,
       partial: partial.value === 'true',
       ...(message ? { message } : {}),
