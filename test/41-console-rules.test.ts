@@ -143,6 +143,42 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: '[DEPEND] Dependency failed for Local File Systems.',
     miss: 'Reached target Local File Systems.',
   },
+  'grub-locale-missing': {
+    hit: "error: file `/boot/grub/locale/en.mo.gz' not found.",
+    miss: "error: file '/boot/grub/i386-pc/normal.mod' not found.",
+  },
+  'grub-rescue-mode': { hit: 'Entering rescue mode...', miss: 'Reached target Rescue Mode.' },
+  'grub-rescue-prompt': { hit: 'grub rescue> ', miss: 'grub> ' },
+  'grub-no-kernel-loaded': {
+    hit: 'error: you need to load the kernel first.',
+    miss: 'Loading Linux 6.1.0-13-amd64 ...',
+  },
+  'grub-kernel-file-not-found': {
+    hit: "error: file '/boot/vmlinuz-5.10.0-9-amd64' not found.",
+    miss: "error: file '/boot/grub/x86_64-efi/normal.mod' not found.",
+  },
+  'grub-module-not-found': {
+    hit: "error: file '/boot/grub/i386-pc/normal.mod' not found.",
+    miss: "error: file '/boot/grub/grubenv' not found.",
+  },
+  'grub-no-such-device': {
+    hit: 'error: no such device: 5b2b0455-ca39-40c8-9547-30cfa9adc02a.',
+    miss: 'modprobe: ERROR: could not insert: No such device',
+  },
+  'grub-no-such-partition': { hit: 'error: no such partition.', miss: 'sda: sda1 sda2' },
+  'grub-unknown-filesystem': { hit: 'error: unknown filesystem.', miss: 'mount: unknown filesystem type' },
+  'grub-outside-of-disk': {
+    hit: "error: attempt to read or write outside of disk `hd0'.",
+    miss: 'attempt to read the superblock',
+  },
+  'grub-disk-not-found': {
+    hit: "error: disk `hd0,msdos1' not found.",
+    miss: "error: file `/boot/grub/grub.cfg' not found.",
+  },
+  'grub-module-mismatch': {
+    hit: "error: symbol 'grub_file_filters' not found.",
+    miss: "error: file '/boot/grub/fonts/unicode.pf2' not found.",
+  },
   'dependency-failed-fsck': {
     hit: '[DEPEND] Dependency failed for File System Check on /dev/disk/by-label/boot.',
     miss: '[  OK  ] Finished File System Check on /dev/disk/by-label/boot.',
@@ -1004,5 +1040,42 @@ describe("xl's and libxl's own lines in a saved log", () => {
     const odd = causes('libxl: error: libxl_foo.c:12:libxl_bar: Domain 3:something new went wrong');
     expect(odd[0]?.evidence[0]?.value).toContain('something new went wrong');
     expect(odd[0]?.confidence).toBeLessThan(0.6);
+  });
+});
+
+describe('GRUB 2 in the guest', () => {
+  const report = (log: string) => diagnoseConsole(log, rules);
+  it('the rescue shell after a search that found no filesystem: FAILED, DIDF', () => {
+    const r = report(
+      [
+        'error: no such device: 5b2b0455-ca39-40c8-9547-30cfa9adc02a.',
+        'Entering rescue mode...',
+        'grub rescue> ',
+      ].join('\n'),
+    );
+    expect(r.verdict).toBe('FAILED');
+    expect(r.causes[0]?.paperFault).toBe('DIDF');
+  });
+  it('an entry whose kernel is not in /boot: FAILED, UVKE', () => {
+    const r = report(
+      [
+        "error: file '/boot/vmlinuz-5.10.0-9-amd64' not found.",
+        'error: you need to load the kernel first.',
+        'Press any key to continue...',
+      ].join('\n'),
+    );
+    expect(r.verdict).toBe('FAILED');
+    expect(r.causes[0]?.paperFault).toBe('UVKE');
+  });
+  it('a missing translation on a boot that goes on is no failure', () => {
+    const r = report(
+      [
+        "error: file `/boot/grub/locale/en.mo.gz' not found.",
+        'Loading Linux 6.1.0-13-amd64 ...',
+        'debian login: ',
+      ].join('\n'),
+    );
+    expect(r.verdict).toBe('BOOTED');
+    expect(r.matches.map((m) => m.ruleId)).toEqual(['login-prompt']);
   });
 });
