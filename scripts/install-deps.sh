@@ -6,7 +6,9 @@ set -euo pipefail
 runtime=(libxenstore4 libxenmisc4.17 libparted2 libext2fs2 libblkid1 parted e2fsprogs util-linux zstd xz-utils)
 build=(g++ make python3 pkg-config libxen-dev libparted-dev libext2fs-dev comerr-dev libblkid-dev)
 # gdisk, dosfstools, faketime: the kernel-oracle corpus generator (test/oracle/generate.mjs).
-tests=(xfsprogs btrfs-progs fdisk gdisk dosfstools faketime cpio xenstore-utils xen-utils-4.17 clang-format cmake valgrind)
+# grub-xen-host: GRUB 2 for Xen PV/PVH (pvgrub2) images, for the kernel = tests (test/46); it installs no boot loader.
+tests=(xfsprogs btrfs-progs fdisk gdisk dosfstools faketime cpio xenstore-utils xen-utils-4.17 clang-format cmake valgrind
+  grub-xen-host)
 testbed=(qemu-system-x86 debootstrap)
 want=("${runtime[@]}")
 case ${1:-} in

@@ -14,6 +14,7 @@ import { BootTest, type BootTestEvents, type BootTestReport } from './engine/boo
 import { invalidArgument } from './errors.js';
 import { versionFromKernelFileName } from './kernel/kernel-config.js';
 import { checkKernelSuitability } from './kernel/kernel-suitability.js';
+import { pvBootloaderOf } from './kernel/pv-bootloader.js';
 import { type KernelCheck, type PreflightResult, preflight } from './monitor/pre-checking.js';
 import { readTextFile } from './util/safe-open.js';
 import {
@@ -99,6 +100,7 @@ export async function inspectConfig(configPath: string): Promise<InspectReport> 
   const result = await preflight(spec, {
     inspectDisk: (p, o) => inspector.inspect(p, o),
     checkKernel: kernelCheck,
+    pvBootloaderOf,
   });
   const causes = mergeCauses(result.causes);
   return {
@@ -153,6 +155,7 @@ export async function testVm(configPath: string, testOptions: TestVmOptions = {}
     const test = new BootTest(spec, driver, {
       consoleMatcher: () => new ConsoleMatcher(guestConsoleRules(rules)),
       checkKernel: kernelCheck,
+      pvBootloaderOf,
       ...(options.retries !== undefined ? { retries: options.retries } : {}),
       ...(options.timeLimitMs !== undefined ? { timeLimitMs: options.timeLimitMs } : {}),
       ...(options.keepOnFailure ? { keepOnFailure: true } : {}),

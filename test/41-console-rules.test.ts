@@ -837,6 +837,14 @@ describe('a missing root device, weighed with the whole log', () => {
     expect(top(both)[0]?.[0]).not.toBe('VMCE');
   });
 
+  it('a start job for a device named by its path (/dev/mapper/…-swap) is the same device wait', () => {
+    const log = '[ ***  ] A start job is running for /dev/mapper/rhel-swap (1min 2s / 1min 30s)';
+    expect(diagnoseConsole(log, rules).matches.map((m) => m.ruleId)).toEqual([
+      'start-job-running-for-device',
+    ]);
+    expect(top(log)[0]?.[0]).toBe('VMCE');
+  });
+
   it("systemd's fsck unit given up before local-fs.target failed: a data disk in the real root, VMCE then UVDE", () => {
     const log = [
       '[DEPEND] Dependency failed for Local File Systems.',

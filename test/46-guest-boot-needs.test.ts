@@ -5,13 +5,14 @@
  * /usr), read by libext2fs without mounting, and their checksums checked after.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectConfig } from '../src/api.js';
 import { parseFstab, parseGrubConfig } from '../src/disk/guest-boot-files.js';
 import { DiskInspector } from '../src/disk/inspector.js';
+import { pvBootloaderOf } from '../src/kernel/pv-bootloader.js';
 import { certainFailureOf, preflight } from '../src/monitor/pre-checking.js';
 import type { VmSpec } from '../src/xl/vm-spec.js';
 import { sha256File } from './support/checksum.js';
@@ -352,5 +353,77 @@ describe('pygrub: the kernel and initrd in the image are checked like a kernel =
     const report = await inspectConfig(cfg);
     expect(report.preflight.kernel?.verdict).toBe('suitable');
     expect(report.verdict).toBe('OK');
+  });
+});
+
+/**
+ * GRUB 2 for Xen as the config's kernel = (pvgrub2: Debian's grub-xen-host, installed by
+ * scripts/install-deps.sh): not a Linux kernel, so it is not judged as one; it boots the kernel the
+ * guest's grub.cfg names, which is judged instead, as for pygrub.
+ */
+const PVGRUB = '/usr/lib/grub-xen/grub-x86_64-xen.bin';
+const PVGRUB_PVH = '/usr/lib/grub-xen/grub-i386-xen_pvh.bin';
+describe.skipIf(!existsSync(PVGRUB))('pvgrub: GRUB 2 for Xen as kernel = (grub-xen-host)', () => {
+  const mods = `lib/modules/${VERSION}/kernel`;
+  const blk = ['fs/ext4/ext4.ko', 'drivers/block/xen-blkfront.ko'].map((m) => `${mods}/${m}`);
+  function pvgrubGuest(name: string, opts: { modules?: string[]; grub?: boolean; kernel?: string } = {}) {
+    const root = rootTree(`t-${name}`, { fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`, kernel: false });
+    writeFileSync(path.join(root, `boot/vmlinuz-${VERSION}`), bzImage(xenElf('pv'), 'gzip'));
+    writeFileSync(path.join(root, `boot/config-${VERSION}`), kernelConfig(DEBIAN_CONFIG));
+    writeFileSync(path.join(root, `boot/initrd.img-${VERSION}`), initrdWith(opts.modules ?? blk));
+    if (opts.grub ?? true)
+      writeFileSync(
+        path.join(root, 'boot/grub/grub.cfg'),
+        `menuentry 'Debian' {\n linux ${opts.kernel ?? `/boot/vmlinuz-${VERSION}`} root=UUID=${ROOT_UUID} ro\n initrd /boot/initrd.img-${VERSION}\n}\n`,
+      );
+    const disk = partitionedDisk(name, root, ROOT_UUID);
+    const cfg = path.join(dir, `${name}.cfg`);
+    writeFileSync(
+      cfg,
+      `name = "g"\ntype = "pv"\nkernel = "${PVGRUB}"\nmemory = 512\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
+    );
+    return { disk, cfg };
+  }
+
+  it('the PV and the PVH images are recognised; a Linux PV kernel is not', async () => {
+    expect(await pvBootloaderOf(PVGRUB)).toBe('pvgrub');
+    expect(await pvBootloaderOf(PVGRUB_PVH)).toBe('pvgrub');
+    const linux = path.join(dir, 'linux-pv.bzImage');
+    writeFileSync(linux, bzImage(xenElf('pv'), 'gzip'));
+    expect(await pvBootloaderOf(linux)).toBeUndefined();
+    expect(await pvBootloaderOf(path.join(dir, 'no-such-kernel'))).toBeUndefined();
+  });
+
+  it('a healthy guest: OK, and the kernel judged is the one grub.cfg boots (not GRUB itself)', async () => {
+    const { disk, cfg } = pvgrubGuest('pvgrub-ok');
+    const before = await sha256File(disk);
+    const report = await inspectConfig(cfg);
+    expect(report.preflight.pvBootloader).toBe('pvgrub');
+    expect(report.preflight.bootNeeds?.grubKernel).toBe(`/boot/vmlinuz-${VERSION}`);
+    expect(report.preflight.kernel?.verdict).toBe('suitable');
+    expect(report.verdict).toBe('OK');
+    expect(await sha256File(disk)).toBe(before);
+  });
+
+  it("the grub.cfg's initrd lacks xen-blkfront: certain UVKE, from the guest's kernel", async () => {
+    const { cfg } = pvgrubGuest('pvgrub-noblk', { modules: [`${mods}/fs/ext4/ext4.ko`] });
+    const report = await inspectConfig(cfg);
+    expect(report.preflight.kernel?.problems.map((p) => p.code)).toEqual(['BLOCK_FRONTEND_MISSING']);
+    expect(certainFailureOf(report.spec, report.preflight)?.reason).toMatch(/xen-blkfront|block frontend/i);
+  });
+
+  it('the grub.cfg entry names a kernel the image lacks: certain UVKE, said of GRUB in the guest', async () => {
+    const { cfg } = pvgrubGuest('pvgrub-nokernel', { kernel: '/boot/vmlinuz-6.1.0-99-amd64' });
+    const report = await inspectConfig(cfg);
+    expect(certainFailureOf(report.spec, report.preflight)?.reason).toMatch(
+      /GRUB \(pvgrub.*boots kernel \/boot\/vmlinuz-6\.1\.0-99-amd64/,
+    );
+  });
+
+  it('no grub config on any disk: GRUB stops at its prompt, certain DIDF', async () => {
+    const { cfg } = pvgrubGuest('pvgrub-nocfg', { grub: false });
+    const report = await inspectConfig(cfg);
+    expect(report.causes[0]).toMatchObject({ code: 'DIDF' });
+    expect(certainFailureOf(report.spec, report.preflight)?.reason).toMatch(/stop at its prompt/);
   });
 });

@@ -9,6 +9,7 @@ import { type FstabEntry, type GrubEntry, grubPathInFs } from '../disk/guest-boo
  * 90 s device timeout.
  */
 import type { FilesystemInfo } from '../disk/inspector.js';
+import type { PvBootloader } from '../kernel/pv-bootloader.js';
 import type { DiskReport } from '../monitor/virtual-disk-information-inspector.js';
 import { xlString } from '../xl/config.js';
 import type { VmSpec } from '../xl/vm-spec.js';
@@ -42,7 +43,7 @@ export interface GrubBoot {
 }
 
 export interface BootNeed {
-  /** What needs it: "root", "/data" (an fstab mount point), "pygrub". */
+  /** What needs it: "root", "/data" (an fstab mount point), "pygrub" or "pvgrub" (the boot loader). */
   neededFor: string;
   cause: Cause;
   /** The boot fails for certain: decide the try at creation. */
@@ -223,6 +224,27 @@ function pygrubFilesystem(spec: VmSpec, disks: DiskReport[]): VmFilesystem | und
   return filesystemsOf([first]).find((f) => (f.fs.boot?.grub?.entries.length ?? 0) > 0);
 }
 
+/**
+ * pvgrub2 (Debian's grub-xen-host image) runs in the guest: its embedded config searches every disk
+ * for /boot/grub/grub.cfg, then for /grub/grub.cfg (`search -s -f`, debian/grub-xen-host_grub.cfg of
+ * grub2 2.06-13), and reads the first it finds. GRUB's disks are in the order of the config's.
+ */
+function pvgrubFilesystem(disks: DiskReport[]): VmFilesystem | undefined {
+  const all = filesystemsOf(disks).filter((f) => (f.fs.boot?.grub?.entries.length ?? 0) > 0);
+  // Another build's embedded config may look elsewhere (/boot/grub2/ on openSUSE and Fedora): the
+  // first config in pygrub's order stands for it.
+  return (
+    all.find((f) => f.fs.boot?.grub?.file === 'boot/grub/grub.cfg') ??
+    all.find((f) => f.fs.boot?.grub?.file === 'grub/grub.cfg') ??
+    all[0]
+  );
+}
+
+export interface GuestBootOptions {
+  /** The config's kernel = is a PV boot loader that reads the guest's grub.cfg (src/kernel/pv-bootloader.ts). */
+  pvBootloader?: PvBootloader;
+}
+
 function rootArgOf(args: string | undefined): string | undefined {
   return args
     ?.split(/\s+/)
@@ -230,7 +252,11 @@ function rootArgOf(args: string | undefined): string | undefined {
     ?.slice('root='.length);
 }
 
-export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeeds {
+export function guestBootNeeds(
+  spec: VmSpec,
+  disks: DiskReport[],
+  options: GuestBootOptions = {},
+): GuestBootNeeds {
   const all = filesystemsOf(disks);
   const problems: BootNeed[] = [];
   const needs: GuestBootNeeds = { neededDisks: [], problems };
@@ -240,8 +266,15 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
   let rootDevice = spec.rootDevice;
   let rootFrom = 'root device';
 
-  if (spec.bootloader && /pygrub$/.test(spec.bootloader) && !spec.kernel) {
-    const at = pygrubFilesystem(spec, disks);
+  // What reads the guest's grub.cfg: pygrub in dom0, or pvgrub2 as the guest's kernel =.
+  const reader =
+    spec.bootloader && /pygrub$/.test(spec.bootloader) && !spec.kernel
+      ? 'pygrub'
+      : options.pvBootloader === 'pvgrub' && spec.kernel
+        ? 'pvgrub'
+        : undefined;
+  if (reader) {
+    const at = reader === 'pygrub' ? pygrubFilesystem(spec, disks) : pvgrubFilesystem(disks);
     const chosen = grubEntry(at?.fs);
     if (at && chosen) {
       const grub = at.fs.boot?.grub;
@@ -261,18 +294,21 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
       const grubRoot = rootArgOf(chosen.entry?.args);
       if (!rootDevice && grubRoot) {
         rootDevice = grubRoot;
-        rootFrom = 'root= of the grub entry pygrub boots';
+        rootFrom = `root= of the grub entry ${reader} boots`;
       }
       if (missing.length === candidates.length && missing[0]) {
         const e = missing[0];
         const what = e.kernelFound === false ? `kernel ${e.kernel}` : `initrd ${e.initrd}`;
         problems.push({
-          neededFor: 'pygrub',
+          neededFor: reader,
           certain: true,
           cause: {
             code: 'UVKE',
             paperFault: PAPER_FAULT.UVKE,
-            title: `pygrub will fail: the grub entry "${e.title}" boots ${what}, which is not in ${where(at)}`,
+            title:
+              reader === 'pygrub'
+                ? `pygrub will fail: the grub entry "${e.title}" boots ${what}, which is not in ${where(at)}`
+                : `GRUB (pvgrub, the config's kernel =) will stop in the guest: the grub entry "${e.title}" boots ${what}, which is not in ${where(at)}`,
             confidence: 0.9,
             disk: at.vdev,
             evidence: [
@@ -290,8 +326,25 @@ export function guestBootNeeds(spec: VmSpec, disks: DiskReport[]): GuestBootNeed
     }
   }
 
-  const root = rootFilesystem(rootDevice, all);
   const opaque = isOpaque(disks);
+  // GRUB in the guest with no grub config on any disk stops at its own prompt ("grub> "); only
+  // when every disk was read through (GRUB also reads LVM, xfs, btrfs, which vmbootfail does not).
+  if (reader === 'pvgrub' && !opaque && !all.some((f) => f.fs.boot?.grub) && disks.length > 0)
+    problems.push({
+      neededFor: 'pvgrub',
+      certain: true,
+      cause: {
+        code: 'DIDF',
+        paperFault: PAPER_FAULT.DIDF,
+        title:
+          "GRUB (pvgrub, the config's kernel =) will stop at its prompt: no disk of the VM has a grub config (/boot/grub/grub.cfg, /grub/grub.cfg)",
+        confidence: 0.85,
+        evidence: [filesystemList(all)],
+        remedy:
+          "give the VM the disk that holds its /boot (the disk = [...] line), or install GRUB's config in the image (update-grub in the guest)",
+      },
+    });
+  const root = rootFilesystem(rootDevice, all);
   if (root) {
     needs.root = { vdev: root.vdev, ...(root.partition !== undefined ? { partition: root.partition } : {}) };
     need(root.vdev);

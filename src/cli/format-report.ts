@@ -87,7 +87,7 @@ export function formatBootReport(r: BootTestReport): string {
   }
   lines.push('Virtual disks:');
   lines.push(...formatDiskReports(r.preflight.disks).map((l) => `  ${l}`));
-  lines.push(...formatBootNeeds(r.preflight.bootNeeds));
+  lines.push(...formatBootNeeds(r.preflight));
   if (r.verdict !== 'OK' && r.consoleTail) {
     lines.push('Console (last lines):');
     lines.push(
@@ -108,13 +108,14 @@ export function formatBootReport(r: BootTestReport): string {
 }
 
 /** What the guest's fstab and grub config make the boot need, in one or two lines. */
-function formatBootNeeds(needs: PreflightResult['bootNeeds']): string[] {
+function formatBootNeeds(pre: PreflightResult): string[] {
+  const needs = pre.bootNeeds;
   if (!needs || (needs.neededDisks.length === 0 && !needs.grubKernel)) return [];
   const root = needs.root ? `${needs.root.vdev}${needs.root.partition ?? ''}` : undefined;
   const out = [
     `  boot needs: ${needs.neededDisks.join(', ') || 'no disk found'}${root ? ` (root on ${root})` : ''}`,
   ];
-  if (needs.grubKernel) out.push(`  pygrub boots: ${needs.grubKernel}`);
+  if (needs.grubKernel) out.push(`  ${pre.pvBootloader ?? 'pygrub'} boots: ${needs.grubKernel}`);
   return out;
 }
 
@@ -127,7 +128,9 @@ export function formatInspectReport(r: InspectReport): string {
   );
   if (spec.disks.length === 0) lines.push('  no disk configured');
   lines.push(...formatDiskReports(r.preflight.disks).map((l) => `  ${l}`));
-  lines.push(...formatBootNeeds(r.preflight.bootNeeds));
+  lines.push(...formatBootNeeds(r.preflight));
+  if (r.preflight.pvBootloader)
+    lines.push("  kernel = is GRUB 2 for Xen (pvgrub): it boots the kernel the guest's grub.cfg names");
   const k = r.preflight.kernel;
   if (k)
     lines.push(

@@ -23,7 +23,7 @@ import {
   certainFailureOf,
   preflight,
 } from '../monitor/pre-checking.js';
-import type { KernelCheck } from '../monitor/pre-checking.js';
+import type { KernelCheck, PreflightDeps } from '../monitor/pre-checking.js';
 import { VcrMonitor, type VcrState } from '../monitor/vcr-monitor.js';
 import { guestKernelOf, inspectVmDisks } from '../monitor/virtual-disk-information-inspector.js';
 import { type BootDecision, VmBootFailDetector } from '../monitor/vm-boot-fail-detector.js';
@@ -99,6 +99,8 @@ export interface BootTestOptions {
   /** Makes a fresh console matcher per try. */
   consoleMatcher: () => ConsoleMatcherLike;
   checkKernel?: (spec: VmSpec, rootFsType: string | null) => Promise<KernelCheck | undefined>;
+  /** Whether kernel = is a PV boot loader (pvgrub2): see PreflightDeps. */
+  pvBootloaderOf?: PreflightDeps['pvBootloaderOf'];
   /**
    * Create the domain even when the preflight proved the boot cannot succeed; the try is then decided
    * when the domain exists, as the paper does. By default no domain is created and the verdict comes
@@ -234,6 +236,7 @@ export class BootTest extends EventEmitter<BootTestEvents> {
     const pre = await preflight(spec, {
       inspectDisk: (p, o) => driver.inspectDisk(p, o),
       ...(this.options.checkKernel ? { checkKernel: this.options.checkKernel } : {}),
+      ...(this.options.pvBootloaderOf ? { pvBootloaderOf: this.options.pvBootloaderOf } : {}),
       ...(this.options.bootDespitePreflight ? {} : { onDisksJudged: decideEarly }),
     });
     const base = {
@@ -277,12 +280,12 @@ export class BootTest extends EventEmitter<BootTestEvents> {
         .filter((d) => pre.bootNeeds?.neededDisks.includes(d.vdev) && d.device !== undefined)
         .map((d) => d.device as number),
     );
-    // pygrub boots the initrd its grub entry names, from the image: unknown entries count as having one.
+    // pygrub (or pvgrub as kernel =) boots the initrd its grub entry names, from the image: unknown
+    // entries count as having one.
+    const grubBoots = (spec.bootloader !== undefined && spec.kernel === undefined) || !!pre.pvBootloader;
     const hasRamdisk =
       spec.ramdisk !== undefined ||
-      (spec.bootloader !== undefined &&
-        spec.kernel === undefined &&
-        (pre.bootNeeds?.grubBoot ? pre.bootNeeds.grubBoot.initrd !== undefined : true));
+      (grubBoots && (pre.bootNeeds?.grubBoot ? pre.bootNeeds.grubBoot.initrd !== undefined : true));
     if (certainFailure && !this.options.bootDespitePreflight) {
       const report = this.#announcePreflightTry(certainFailure, performance.now() - started);
       return this.#decidedByPreflight(report, pre, base, started);

@@ -10,6 +10,7 @@ import { analyseVirtualDisks } from '../analysis/virtual-disk-analysis.js';
 import type { DiskInspection, InspectOptions } from '../disk/inspector.js';
 import { ErrorCode } from '../errors.js';
 import { versionFromKernelFileName } from '../kernel/kernel-config.js';
+import type { PvBootloader } from '../kernel/pv-bootloader.js';
 import { shellQuote } from '../util/shell-quote.js';
 import type { VmSpec } from '../xl/vm-spec.js';
 import { expectsRootDisk, hasBootSource } from '../xl/vm-spec.js';
@@ -34,6 +35,8 @@ export interface PreflightDeps {
    * dom0: it decompresses the kernel and the ramdisk), with what is known so far.
    */
   onDisksJudged?(partial: PreflightResult): void;
+  /** Whether kernel = is a PV boot loader (pvgrub2) rather than Linux: src/kernel/pv-bootloader.ts. */
+  pvBootloaderOf?(kernelPath: string): Promise<PvBootloader | undefined>;
 }
 
 export interface PreflightResult {
@@ -41,6 +44,8 @@ export interface PreflightResult {
   /** What the guest's own files (fstab, grub config) say its boot needs, judged against the disks. */
   bootNeeds?: GuestBootNeeds;
   kernel?: KernelCheck;
+  /** kernel = is this boot loader, and the kernel judged is the one its grub.cfg boots. */
+  pvBootloader?: PvBootloader;
   causes: Cause[];
   elapsedMs: number;
 }
@@ -59,14 +64,20 @@ function rootFsType(disks: DiskReport[]): string | null {
 export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<PreflightResult> {
   const started = performance.now();
   const inspect = (p: string, o?: InspectOptions) => deps.inspectDisk(p, { ...o, bootFiles: true });
-  let disks = await inspectVmDisks(spec.disks, inspect, guestKernelOf(spec));
-  let bootNeeds = guestBootNeeds(spec, disks);
-  // pygrub boots a kernel from the image: its release judges the filesystems' features.
+  const pvBootloader = spec.kernel ? await deps.pvBootloaderOf?.(spec.kernel) : undefined;
+  const bootOptions = pvBootloader ? { pvBootloader } : {};
+  // The kernel = of a pvgrub VM is GRUB, not the guest's kernel: the filesystems are judged by the
+  // kernel its grub.cfg boots, as for pygrub.
+  let disks = await inspectVmDisks(spec.disks, inspect, pvBootloader ? undefined : guestKernelOf(spec));
+  let bootNeeds = guestBootNeeds(spec, disks, bootOptions);
+  // pygrub (or pvgrub) boots a kernel from the image: its release judges the filesystems' features.
   const grubKernel =
-    !spec.kernel && bootNeeds.grubKernel ? versionFromKernelFileName(bootNeeds.grubKernel) : undefined;
+    (!spec.kernel || pvBootloader) && bootNeeds.grubKernel
+      ? versionFromKernelFileName(bootNeeds.grubKernel)
+      : undefined;
   if (grubKernel) {
     disks = await inspectVmDisks(spec.disks, inspect, grubKernel);
-    bootNeeds = guestBootNeeds(spec, disks);
+    bootNeeds = guestBootNeeds(spec, disks, bootOptions);
   }
   const causes = analyseVirtualDisks(disks);
   causes.push(...bootNeeds.problems.map((p) => p.cause));
@@ -124,8 +135,10 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
 
   deps.onDisksJudged?.({ disks, bootNeeds, causes: [...causes], elapsedMs: performance.now() - started });
   let kernel: KernelCheck | undefined;
-  if (deps.checkKernel && (spec.kernel || bootNeeds.grubBoot)) {
-    kernel = await deps.checkKernel(spec, rootFsType(disks), spec.kernel ? undefined : bootNeeds.grubBoot);
+  // A pvgrub image is checked through the kernel its grub.cfg boots, or not at all.
+  const fromImage = !spec.kernel || pvBootloader ? bootNeeds.grubBoot : undefined;
+  if (deps.checkKernel && (fromImage || (spec.kernel && !pvBootloader))) {
+    kernel = await deps.checkKernel(spec, rootFsType(disks), fromImage);
     for (const p of kernel?.problems ?? []) {
       causes.push({
         code: 'UVKE',
@@ -145,7 +158,14 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
       });
     }
   }
-  return { disks, bootNeeds, ...(kernel ? { kernel } : {}), causes, elapsedMs: performance.now() - started };
+  return {
+    disks,
+    bootNeeds,
+    ...(kernel ? { kernel } : {}),
+    ...(pvBootloader ? { pvBootloader } : {}),
+    causes,
+    elapsedMs: performance.now() - started,
+  };
 }
 
 /** A fact known before boot that makes the boot fail for certain, and so decides a try at once. */
@@ -174,11 +194,13 @@ export function certainFailureOf(spec: VmSpec, pre: PreflightResult): CertainFai
   // In the order the boot meets them: pygrub in dom0, the kernel and root, then systemd's fstab mounts.
   const certain = pre.bootNeeds?.problems.filter((p) => p.certain) ?? [];
   const asFailure = (p: (typeof certain)[number]) => ({ reason: p.cause.title, evidence: p.cause.evidence });
-  const pygrub = certain.find((p) => p.neededFor === 'pygrub');
-  if (pygrub) return asFailure(pygrub);
+  const bootloader = certain.find((p) => p.neededFor === 'pygrub' || p.neededFor === 'pvgrub');
+  if (bootloader) return asFailure(bootloader);
   const root = rootFailureOf(spec, pre) ?? certain.find((p) => p.neededFor === 'root');
   if (root) return 'cause' in root ? asFailure(root) : root;
-  const mount = certain.find((p) => p.neededFor !== 'pygrub' && p.neededFor !== 'root');
+  const mount = certain.find(
+    (p) => p.neededFor !== 'pygrub' && p.neededFor !== 'pvgrub' && p.neededFor !== 'root',
+  );
   return mount ? asFailure(mount) : undefined;
 }
 
