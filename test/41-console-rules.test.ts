@@ -147,6 +147,10 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: "error: file `/boot/grub/locale/en.mo.gz' not found.",
     miss: "error: file '/boot/grub/i386-pc/normal.mod' not found.",
   },
+  'pvgrub-chainload-probe': {
+    hit: 'error: no such device: /boot/xen/pvboot-x86_64.elf.',
+    miss: 'error: no such device: /boot/grub/grub.cfg.',
+  },
   'grub-rescue-mode': { hit: 'Entering rescue mode...', miss: 'Reached target Rescue Mode.' },
   'grub-rescue-prompt': { hit: 'grub rescue> ', miss: 'grub> ' },
   'grub-no-kernel-loaded': {
@@ -1074,6 +1078,24 @@ describe('GRUB 2 in the guest', () => {
     );
     expect(r.verdict).toBe('FAILED');
     expect(r.causes[0]?.paperFault).toBe('UVKE');
+  });
+  it("pvgrub's probe for a PV grub to chainload, on a healthy boot (testbed deb-normal-pvgrub), is no evidence", () => {
+    const r = report(
+      [
+        'Welcome to GRUB!',
+        'error: no such device: /boot/xen/pvboot-x86_64.elf.',
+        'error: no such device: /xen/pvboot-x86_64.elf.',
+        'Reading (xen/xvda,msdos1)/boot/grub/grub.cfg',
+        "  Booting `Debian GNU/Linux 12 (bookworm)'",
+        '[    8.1] EXT4-fs error (device xvda1): ext4_lookup:1855: inode #2: comm init: deleted inode referenced: 12',
+      ].join('\n'),
+    );
+    expect(r.matches.map((m) => m.ruleId)).toEqual(['ext4-fs-error']);
+    expect(r.causes.map((c) => c.paperFault)).toEqual(['DIDF']);
+    // With no grub.cfg anywhere the same search for it is a real miss.
+    expect(report('error: no such device: /boot/grub/grub.cfg.').matches.map((m) => m.ruleId)).toEqual([
+      'grub-no-such-device',
+    ]);
   });
   it('a missing translation on a boot that goes on is no failure', () => {
     const r = report(

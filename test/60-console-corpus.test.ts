@@ -3,8 +3,8 @@
  * threads (test/fixtures/consoles, see INDEX.md): each file's header names the
  * cause the thread settled on. Over the failing logs of the paper's four
  * families the top cause must be the right family on at least 76 % of them (issue 9 asks
- * 90 %; measured 2026-12-01 on the console alone: 43 of 55 with fixtures 001-089, 37 of the
- * first 43; the floor stays below that while fixtures are being added), and
+ * 90 %; measured 2026-12-02 on the console alone: 48 of 57 with fixtures 001-091; the floor
+ * stays below that while fixtures are being added), and
  * no healthy boot may be called FAILED. Logs labelled OTHER are reported only.
  */
 import { readFileSync, readdirSync } from 'node:fs';

@@ -259,6 +259,7 @@ build_project() {
 # busybox-static root on 64 MiB ext4 disks, and the fault variants.
 GUEST=$CACHE/guest
 busybox_version() { apt-cache show --no-all-versions busybox-static 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
+pvgrub_version() { apt-cache show --no-all-versions grub-xen-host 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
 # An older guest kernel, for a filesystem feature the guest's kernel does not know (case
 # uvke-xfs-feature-newer). No ext4 incompat feature is newer than 5.2, and 5.10 (Debian 11, still on
 # Debian's archive) is the oldest kernel there, so the feature is xfs's nrext64 (Linux 5.19), which
@@ -337,6 +338,11 @@ build_guest() {
   cp -a "$HERE/guest/rootfs/." "$root/"
   # The not-a-PV-kernel case boots an ELF with no Xen notes: busybox itself.
   cp "$tmp/bb/bin/busybox" "$GUEST.new/not-pv-kernel"
+  # pvgrub2, GRUB 2 for Xen PV, as a kernel = (case deb-normal-pvgrub): Debian's grub-xen-host image,
+  # whose embedded config reads /boot/grub/grub.cfg from the guest's disks.
+  (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root grub-xen-host >/dev/null) || die "apt-get download grub-xen-host failed"
+  dpkg-deb -x "$tmp"/grub-xen-host_*.deb "$tmp/pvgrub"
+  cp "$tmp/pvgrub/usr/lib/grub-xen/grub-x86_64-xen.bin" "$GUEST.new/pvgrub-x86_64-xen.bin"
 
   # 64 MiB disks. Partitioned: one primary partition, sectors 2048..131071 (63 MiB).
   mke2fs -q -F -t ext4 -L domuroot -d "$root" "$tmp/part-fs.img" 63M > /dev/null
@@ -600,7 +606,7 @@ main() {
   k_project=$(printf '%s\n' "$k_node" "$(fnkey build_project project_files)" "$SOURCE_MODE" "$REQUIRE_PROJECT" "$(project_key)" | hash_text)
   stage project "$k_project" build_project
 
-  k_guest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_guest make_initrd xfs_protofile xfs_proto_dir)" "$(busybox_version)" \
+  k_guest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_guest make_initrd xfs_protofile xfs_proto_dir)" "$(busybox_version)" "$(pvgrub_version)" \
     "$OLD_KPKG" "$OLD_KPKG_SHA256" \
     "$(hash_files $(find "$HERE/guest/rootfs" -type f | sort))" | hash_text)
   stage guest "$k_guest" build_guest

@@ -48,7 +48,7 @@ deb_mount() {
 # memory, and limit (the case's own recording limit, unless run.sh --case-limit was given).
 case_setup() {
   image="" disk="" root=/dev/xvda1 kernel=$G/vmlinuz-$(cat "$G/kernel-version") ramdisk=$G/initrd-blk.img what=""
-  type=pv bootloader="" data="" memory=256 limit="" dir_images=$G lvm=0
+  type=pv bootloader="" data="" memory=256 limit="" dir_images=$G lvm=0 pvgrub=0
   case $1 in
     deb-*)
       deb_mount || return 1
@@ -62,6 +62,7 @@ case_setup() {
     deb-normal-pygrub) bootloader=pygrub what="Debian 12 guest, PV, bootloader=pygrub reading /boot/grub/grub.cfg from the image" ;;
     deb-normal-pvh) type=pvh limit=400 what="Debian 12 guest, PVH, direct kernel + initramfs-tools initrd" ;;
     deb-normal-dracut) ramdisk=$DG/initrd-dracut.img what="Debian 12 guest, PV, direct kernel + dracut ramdisk (with xen-blkfront)" ;;
+    deb-normal-pvgrub) kernel=$G/pvgrub-x86_64-xen.bin ramdisk="" pvgrub=1 what="Debian 12 guest, PV, kernel = GRUB 2 for Xen (pvgrub, grub-xen-host) reading /boot/grub/grub.cfg in the guest" ;;
     deb-normal-lvm) image="" lvm=1 what="Debian 12 guest, PV, the root disk an LVM logical volume in dom0 (phy:/dev/vmbfvg/debroot)" ;;
     deb-vmce) image="" what="VMCE: Debian guest, no disk line for the root disk (only the data disk, xvdb)" ;;
     deb-uvde) image="" disk=phy:/dev/loop6 what="UVDE: Debian guest, root disk phy:/dev/loop6 with no file attached" ;;
@@ -153,6 +154,8 @@ prepare_case() {
     echo "type = \"$type\""
     if [ -n "$bootloader" ]; then
       echo "bootloader = \"$bootloader\""
+    elif [ "$pvgrub" = 1 ]; then
+      echo "kernel = \"$kernel\""  # GRUB takes root= and the rest from the guest's grub.cfg
     else
       echo "kernel = \"$kernel\""
       [ -n "$ramdisk" ] && echo "ramdisk = \"$ramdisk\""
@@ -189,7 +192,7 @@ teardown_case() {
 
 # The recorded pass: record.mjs drives `xl create` and records every signal.
 run_case() {
-  local name=$1 dir=$R/$1 dom=vmbf-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images lvm
+  local name=$1 dir=$R/$1 dom=vmbf-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images lvm pvgrub
   prepare_case "$name" "$dom" "$dir" || return
   local dmesg_before; dmesg_before=$(dmesg | wc -l)
   say "case $name: xl create ($what)"
@@ -230,7 +233,7 @@ run_case() {
 # The engine pass: the project's own `vmbootfail test` on the same config.
 PROJECT=/opt/vmbootfail
 engine_case() {
-  local name=$1 dir=$R/$1/engine dom=vmbf-e-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images lvm
+  local name=$1 dir=$R/$1/engine dom=vmbf-e-$1 image disk root kernel ramdisk what loopdevs type bootloader data memory limit dir_images lvm pvgrub
   prepare_case "$name" "$dom" "$dir" || return
   local t0=$SECONDS rc=0
   # The Debian guest boots for longer than the busybox one: its cases' own limit, if longer.
