@@ -161,6 +161,26 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: "error: file '/boot/vmlinuz-5.10.0-9-amd64' not found.",
     miss: "error: file '/boot/grub/x86_64-efi/normal.mod' not found.",
   },
+  'grub-not-a-kernel': {
+    hit: 'error: not a xen image.',
+    miss: 'error: no such partition.',
+  },
+  'nixos-stage1-device-timeout': {
+    hit: 'Timed out waiting for device /dev/disk/by-uuid/b344100e-600e-4b82-8743-8c2ae46e52ea, trying to mount anyway.',
+    miss: 'waiting for device /dev/disk/by-uuid/b344100e to appear......',
+  },
+  'nixos-stage1-failed': {
+    hit: 'An error occurred in stage 1 of the boot process, which must mount the',
+    miss: 'starting stage 2 (/init)...',
+  },
+  'virtiofs-tag-not-found': {
+    hit: '[    0.740641] virtio-fs: tag <root> not found',
+    miss: 'virtio-fs: tag <root> found',
+  },
+  'ext4-read-io-error': {
+    hit: '[42143.7] EXT4-fs error (device nvme0n1p1): __ext4_get_inode_loc_noinmem:4433: inode #33445: block 2379: comm cron: unable to read itable block',
+    miss: 'EXT4-fs error (device xvda1): ext4_lookup:1855: inode #2: comm init: deleted inode referenced: 12',
+  },
   'grub-module-not-found': {
     hit: "error: file '/boot/grub/i386-pc/normal.mod' not found.",
     miss: "error: file '/boot/grub/grubenv' not found.",
@@ -839,6 +859,18 @@ describe('a missing root device, weighed with the whole log', () => {
       'dracut-initqueue[372]: Warning: /dev/centos/swap does not exist.',
     ].join('\n');
     expect(top(both)[0]?.[0]).not.toBe('VMCE');
+  });
+
+  it("systemd waiting for a serial console or a network interface is no missing disk (a healthy boot's noise)", () => {
+    const log = [
+      '[ TIME ] Timed out waiting for device dev-ttyS0.device.',
+      '[DEPEND] Dependency failed for Serial Getty on ttyS0.',
+      '[ TIME ] Timed out waiting for device sys-subsystem-net-devices-eth0.device.',
+      '[  OK  ] Started OpenBSD Secure Shell server.',
+    ].join('\n');
+    expect(top(log)).toEqual([]);
+    // The same line for a disk is read as one.
+    expect(top('[ TIME ] Timed out waiting for device dev-xvdb.device.').length).toBeGreaterThan(0);
   });
 
   it('a start job for a device named by its path (/dev/mapper/…-swap) is the same device wait', () => {

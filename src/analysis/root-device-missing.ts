@@ -48,10 +48,10 @@ export interface DeviceName {
   partition?: boolean;
 }
 
-/** systemd unit names (`dev-disk-by\x2duuid-….device`) and dracut hook names (`\x2fdev\x2f…`) back to paths. */
+/** systemd unit names (`dev-disk-by\x2duuid-….device`, `sys-subsystem-net-devices-eth0.device`) and dracut hook names (`\x2fdev\x2f…`) back to paths. */
 export function normaliseDeviceName(raw: string): string {
   let s = raw.trim().replace(/^["']|["']$/g, '');
-  if (/^dev-.*\.device$/.test(s)) {
+  if (/^(?:dev|sys)-.*\.device$/.test(s)) {
     s = `/${s
       .slice(0, -'.device'.length)
       .replace(/-/g, '/')
@@ -435,6 +435,18 @@ function weighTrimmed(
   };
 }
 
+/**
+ * Whether a device systemd or an initramfs waited for can be a disk: not a terminal, a network
+ * interface, a sound, input, TPM or clock device, or anything under /sys (unit names of
+ * sys-subsystem-net-devices-eth0.device come back as /sys/subsystem/net/devices/eth0).
+ */
+export function isStorageName(name: string): boolean {
+  if (name.startsWith('/sys/')) return false;
+  return !/^\/dev\/(?:tty|hvc|console|serial|snd|input|tpm|rtc|fb\d|dri\/|net\/|kvm$|vhost|ptp|watchdog|hwrng|uinput|usb\/|bus\/usb|ppp$|cpu|mem$|null$|zero$|random$|urandom$|log$)/.test(
+    name,
+  );
+}
+
 /** The VG of /dev/VG/LV or /dev/mapper/VG-LV (dashes in names are doubled by device-mapper). */
 function lvmVgOf(name: string): string | undefined {
   const mapper = /^\/dev\/mapper\/((?:[^-]|--)+)-(?:[^-]|--)+$/.exec(name);
@@ -464,6 +476,9 @@ export function weighMissingDevice(
     if (firstAt < 0) firstAt = i;
     // The panic names a device number (unknown-block(0,0)), not a name.
     const raw = m.captures.device?.startsWith('unknown-block') ? undefined : m.captures.device;
+    // systemd waits for every device a unit needs, not only disks: a serial console's getty
+    // (dev-ttyS0.device), a network interface (sys-subsystem-net-devices-eth0.device).
+    if (raw && !isStorageName(normaliseDeviceName(raw))) return;
     missing.push({ match: m, ...(raw ? { device: classifyDeviceName(raw) } : {}), ...(vg ? { vg } : {}) });
   });
   if (missing.length === 0) return [];
