@@ -211,37 +211,39 @@ export class ConsoleMatcher implements ConsoleMatcherLike {
 const AFTER_LINES = 16;
 
 /**
- * The rules a line may match, found with one scan for all their literals instead of a search per rule.
- * The literals are one V8 regular expression, longest first and restarted one character after each
+ * The rules a line may match, found with one scan for the literals of each rule's most selective set
+ * instead of a search per rule; the rule's other sets are then checked with includes(). The scanned
+ * literals are one V8 regular expression, longest first and restarted one character after each
  * hit: a literal that starts where a longer one was found is a prefix of it, and is marked with it, so
  * every literal the line holds is found. Safe on V8's backtracking engine: an alternation of escaped
  * plain strings has no nested quantifier, so a scan costs the line's length times the literals at worst.
  */
 class RulePrefilter {
-  readonly #sets: (number[][] | null)[];
+  /** Per rule: the literal sets a match must hold (one literal of each), or null (no prefilter). */
+  readonly #sets: (string[][] | null)[];
   readonly #always: number[];
-  readonly #byFirstSet: number[][];
+  /** Per scanned literal: the rules whose anchor set it belongs to. */
+  readonly #byAnchor: number[][];
   readonly #ids = new Map<string, number>();
-  /** Per literal: itself and the literals that are its prefixes. */
+  /** Per scanned literal: itself and the scanned literals that are its prefixes. */
   readonly #implied: number[][];
   readonly #scan: RegExp | null;
   readonly #seen: Uint32Array;
   #stamp = 0;
 
   constructor(rules: ConsoleRule[]) {
-    const literalSets = rules.map(literalsOf);
-    const all = [...new Set(literalSets.flatMap((sets) => sets?.flat() ?? []))].sort(
-      (a, b) => b.length - a.length,
-    );
+    this.#sets = rules.map(literalsOf);
+    // Only each rule's most selective set (its shortest literal the longest) is scanned for: short,
+    // frequent literals (": ", "sd") would stop the scan at nearly every character. The other sets
+    // are checked with includes() on the few rules the scan leaves.
+    const anchors = this.#sets.map((sets) => (sets ? mostSelective(sets) : null));
+    const all = [...new Set(anchors.flatMap((set) => set ?? []))].sort((a, b) => b.length - a.length);
     all.forEach((l, id) => this.#ids.set(l, id));
     this.#implied = all.map((l) => all.flatMap((p, id) => (l.startsWith(p) ? [id] : [])));
-    this.#sets = literalSets.map((sets) =>
-      sets ? sets.map((set) => set.map((l) => this.#ids.get(l) as number)) : null,
-    );
     this.#always = rules.flatMap((_, r) => (this.#sets[r] ? [] : [r]));
-    this.#byFirstSet = all.map(() => []);
-    this.#sets.forEach((sets, r) => {
-      for (const id of new Set(sets?.[0] ?? [])) this.#byFirstSet[id]?.push(r);
+    this.#byAnchor = all.map(() => []);
+    anchors.forEach((set, r) => {
+      for (const l of new Set(set ?? [])) this.#byAnchor[this.#ids.get(l) as number]?.push(r);
     });
     this.#scan = all.length
       ? new RegExp(all.map((l) => l.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g')
@@ -267,12 +269,25 @@ class RulePrefilter {
     }
     if (found.length === 0) return this.#always;
     const rules = new Set(this.#always);
-    for (const id of found) for (const r of this.#byFirstSet[id] as number[]) rules.add(r);
-    const held = (set: number[]) => set.some((id) => this.#seen[id] === stamp);
-    return [...rules]
-      .filter((r) => (this.#sets[r] as number[][] | null)?.every(held) ?? true)
-      .sort((a, b) => a - b);
+    for (const id of found) for (const r of this.#byAnchor[id] as number[]) rules.add(r);
+    const holds = (sets: string[][] | null) =>
+      sets?.every((set) => set.some((l) => line.includes(l))) ?? true;
+    return [...rules].filter((r) => holds(this.#sets[r] ?? null)).sort((a, b) => a - b);
   }
+}
+
+/** The set whose shortest literal is the longest: the one a line is least likely to hold by chance. */
+function mostSelective(sets: string[][]): string[] {
+  let best = sets[0] ?? [];
+  let bestLength = -1;
+  for (const set of sets) {
+    const shortest = Math.min(...set.map((l) => l.length));
+    if (shortest > bestLength) {
+      best = set;
+      bestLength = shortest;
+    }
+  }
+  return best;
 }
 
 const LITERALS = new WeakMap<ConsoleRule, string[][] | null>();
