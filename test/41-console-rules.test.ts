@@ -1088,39 +1088,33 @@ describe("xl's and libxl's own lines in a saved log", () => {
 });
 
 describe('GRUB 2 in the guest', () => {
-  const report = (log: string) => diagnoseConsole(log, rules);
+  const report = (...lines: string[]) => diagnoseConsole(lines.join('\n'), rules);
   it('the rescue shell after a search that found no filesystem: FAILED, DIDF', () => {
     const r = report(
-      [
-        'error: no such device: 5b2b0455-ca39-40c8-9547-30cfa9adc02a.',
-        'Entering rescue mode...',
-        'grub rescue> ',
-      ].join('\n'),
+      'error: no such device: 5b2b0455-ca39-40c8-9547-30cfa9adc02a.',
+      'Entering rescue mode...',
+      'grub rescue> ',
     );
     expect(r.verdict).toBe('FAILED');
     expect(r.causes[0]?.paperFault).toBe('DIDF');
   });
   it('an entry whose kernel is not in /boot: FAILED, UVKE', () => {
     const r = report(
-      [
-        "error: file '/boot/vmlinuz-5.10.0-9-amd64' not found.",
-        'error: you need to load the kernel first.',
-        'Press any key to continue...',
-      ].join('\n'),
+      "error: file '/boot/vmlinuz-5.10.0-9-amd64' not found.",
+      'error: you need to load the kernel first.',
+      'Press any key to continue...',
     );
     expect(r.verdict).toBe('FAILED');
     expect(r.causes[0]?.paperFault).toBe('UVKE');
   });
   it("pvgrub's probe for a PV grub to chainload, on a healthy boot (testbed deb-normal-pvgrub), is no evidence", () => {
     const r = report(
-      [
-        'Welcome to GRUB!',
-        'error: no such device: /boot/xen/pvboot-x86_64.elf.',
-        'error: no such device: /xen/pvboot-x86_64.elf.',
-        'Reading (xen/xvda,msdos1)/boot/grub/grub.cfg',
-        "  Booting `Debian GNU/Linux 12 (bookworm)'",
-        '[    8.1] EXT4-fs error (device xvda1): ext4_lookup:1855: inode #2: comm init: deleted inode referenced: 12',
-      ].join('\n'),
+      'Welcome to GRUB!',
+      'error: no such device: /boot/xen/pvboot-x86_64.elf.',
+      'error: no such device: /xen/pvboot-x86_64.elf.',
+      'Reading (xen/xvda,msdos1)/boot/grub/grub.cfg',
+      "  Booting `Debian GNU/Linux 12 (bookworm)'",
+      '[    8.1] EXT4-fs error (device xvda1): ext4_lookup:1855: inode #2: comm init: deleted inode referenced: 12',
     );
     expect(r.matches.map((m) => m.ruleId)).toEqual(['ext4-fs-error']);
     expect(r.causes.map((c) => c.paperFault)).toEqual(['DIDF']);
@@ -1131,11 +1125,9 @@ describe('GRUB 2 in the guest', () => {
   });
   it('a missing translation on a boot that goes on is no failure', () => {
     const r = report(
-      [
-        "error: file `/boot/grub/locale/en.mo.gz' not found.",
-        'Loading Linux 6.1.0-13-amd64 ...',
-        'debian login: ',
-      ].join('\n'),
+      "error: file `/boot/grub/locale/en.mo.gz' not found.",
+      'Loading Linux 6.1.0-13-amd64 ...',
+      'debian login: ',
     );
     expect(r.verdict).toBe('BOOTED');
     expect(r.matches.map((m) => m.ruleId)).toEqual(['login-prompt']);

@@ -104,6 +104,15 @@ case_setup() {
 
 domain_gone() { ! xl domid "$1" >/dev/null 2>&1; }
 
+# project_vitest LABEL FILE...: the project's vitest on FILEs in dom0, into $R/project/vitest.txt; sets rc.
+project_vitest() {
+  local label=$1 t0=$SECONDS; shift
+  (cd "$PROJECT" && VMBF_TESTBED_DOM0=1 timeout -k 10 900 npx vitest run --reporter=verbose "$@") > "$R/project/vitest.txt" 2>&1
+  rc=$?
+  say "project: vitest$label exit $rc in $((SECONDS - t0)) s: $(grep -E 'Tests +[0-9]' "$R/project/vitest.txt" | tail -1)"
+}
+
+
 # The Debian guest's root image copied into an LVM logical volume (vmbfvg/debroot) on a loop device,
 # once per plan run: what a production dom0 gives its guests (phy:/dev/vg/lv). dom0 runs from a
 # snapshot, so nothing of it outlives the run.
@@ -326,11 +335,8 @@ else
   for c in $ENGINE_CASES; do again_on_triple_fault "$c" engine_case "$R/$c/engine" engine_domid; done
   if [ -n "$PROJECT_TESTS" ]; then
     say "project: vitest $PROJECT_TESTS (against this dom0's xenstored, VMBF_TESTBED_DOM0=1)"
-    t0=$SECONDS
-    (cd "$PROJECT" && VMBF_TESTBED_DOM0=1 timeout -k 10 900 npx vitest run --reporter=verbose $PROJECT_TESTS) \
-      > "$R/project/vitest.txt" 2>&1
-    rc=$?
-    say "project: vitest exit $rc in $((SECONDS - t0)) s: $(grep -E 'Tests +[0-9]' "$R/project/vitest.txt" | tail -1)"
+    # shellcheck disable=SC2086 # a list of test files
+    project_vitest "" $PROJECT_TESTS
     # Under TCG, vite in dom0 once failed to parse a committed source file (byte-identical to git's, parsed in
     # every other run and on the host): "Failed to parse source for import analysis". Only that failure, which
     # stops a file before any test in it runs, is run once more; the first output is kept beside the second.
@@ -339,11 +345,8 @@ else
       if [ -n "$failed" ]; then
         mv "$R/project/vitest.txt" "$R/project/vitest-first.txt"
         say "project: vite could not parse a source file in dom0; once more: $failed"
-        t0=$SECONDS
-        (cd "$PROJECT" && VMBF_TESTBED_DOM0=1 timeout -k 10 900 npx vitest run --reporter=verbose $failed) \
-          > "$R/project/vitest.txt" 2>&1
-        rc=$?
-        say "project: vitest (again) exit $rc in $((SECONDS - t0)) s: $(grep -E 'Tests +[0-9]' "$R/project/vitest.txt" | tail -1)"
+        # shellcheck disable=SC2086
+        project_vitest " (again)" $failed
       fi
     fi
     echo "$rc" > "$R/project/vitest.rc"
