@@ -14,8 +14,19 @@ export type PvBootloader = 'pvgrub';
 const GRUB_MAGIC_WINDOW = 256 * 1024;
 /** include/grub/kernel.h GRUB_MODULE_MAGIC 0x676d696d, little-endian in the image: "mimg". */
 const GRUB_MODULE_MAGIC = Buffer.from('mimg', 'latin1');
+const ELF_MAGIC = 0x7f454c46;
 
 export async function pvBootloaderOf(kernelPath: string): Promise<PvBootloader | undefined> {
+  let head: Buffer;
+  try {
+    head = await readRegularFileAt(kernelPath, 0, GRUB_MAGIC_WINDOW, { what: 'kernel' });
+  } catch (error) {
+    if (error instanceof UnsafeFileError) return undefined;
+    throw error;
+  }
+  // GRUB's Xen images are plain ELF. A bzImage (every distribution kernel) is not GRUB, and reading
+  // its notes would mean decompressing it, which the kernel check does once already.
+  if (head.length < 4 || head.readUInt32BE(0) !== ELF_MAGIC) return undefined;
   // No external readnotes: the notes of an ELF image are read directly, which is all this needs.
   const image = await inspectKernelImage(kernelPath, { toolDirs: [], timeoutMs: 5000, readnotes: undefined });
   // The PV image's Xen note GUEST_OS (type 6) is PACKAGE_NAME, "GRUB" (util/grub-mkimagexx.c, the
@@ -27,12 +38,5 @@ export async function pvBootloaderOf(kernelPath: string): Promise<PvBootloader |
     image.format === 'elf' &&
     image.xenNotes.includes('PHYS32_ENTRY') &&
     !image.xenNotes.some((n) => n.startsWith('GUEST_OS='));
-  if (!pvhOnly) return undefined;
-  try {
-    const head = await readRegularFileAt(kernelPath, 0, GRUB_MAGIC_WINDOW, { what: 'kernel' });
-    return head.includes(GRUB_MODULE_MAGIC) ? 'pvgrub' : undefined;
-  } catch (error) {
-    if (error instanceof UnsafeFileError) return undefined;
-    throw error;
-  }
+  return pvhOnly && head.includes(GRUB_MODULE_MAGIC) ? 'pvgrub' : undefined;
 }

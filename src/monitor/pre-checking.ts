@@ -71,10 +71,8 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
   let disks = await inspectVmDisks(spec.disks, inspect, pvBootloader ? undefined : guestKernelOf(spec));
   let bootNeeds = guestBootNeeds(spec, disks, bootOptions);
   // pygrub (or pvgrub) boots a kernel from the image: its release judges the filesystems' features.
-  const grubKernel =
-    (!spec.kernel || pvBootloader) && bootNeeds.grubKernel
-      ? versionFromKernelFileName(bootNeeds.grubKernel)
-      : undefined;
+  // (guestBootNeeds names a grub kernel only when one of them reads the guest's grub.cfg.)
+  const grubKernel = bootNeeds.grubKernel ? versionFromKernelFileName(bootNeeds.grubKernel) : undefined;
   if (grubKernel) {
     disks = await inspectVmDisks(spec.disks, inspect, grubKernel);
     bootNeeds = guestBootNeeds(spec, disks, bootOptions);
@@ -136,7 +134,7 @@ export async function preflight(spec: VmSpec, deps: PreflightDeps): Promise<Pref
   deps.onDisksJudged?.({ disks, bootNeeds, causes: [...causes], elapsedMs: performance.now() - started });
   let kernel: KernelCheck | undefined;
   // A pvgrub image is checked through the kernel its grub.cfg boots, or not at all.
-  const fromImage = !spec.kernel || pvBootloader ? bootNeeds.grubBoot : undefined;
+  const fromImage = bootNeeds.grubBoot;
   if (deps.checkKernel && (fromImage || (spec.kernel && !pvBootloader))) {
     kernel = await deps.checkKernel(spec, rootFsType(disks), fromImage);
     for (const p of kernel?.problems ?? []) {
