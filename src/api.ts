@@ -13,8 +13,8 @@ import { XenDriver } from './driver/xen-driver.js';
 import { BootTest, type BootTestEvents, type BootTestReport } from './engine/boot-test.js';
 import { invalidArgument } from './errors.js';
 import { versionFromKernelFileName } from './kernel/kernel-config.js';
-import { checkKernelSuitability } from './kernel/kernel-suitability.js';
-import { pvBootloaderOf } from './kernel/pv-bootloader.js';
+import { type KernelProblem, checkKernelSuitability } from './kernel/kernel-suitability.js';
+import { pvBootloaderOf, pvgrubXenLoaderRefusal } from './kernel/pv-bootloader.js';
 import { type KernelCheck, type PreflightResult, preflight } from './monitor/pre-checking.js';
 import { readTextFile } from './util/safe-open.js';
 import {
@@ -43,7 +43,7 @@ async function kernelCheck(
   rootFsType: string | null,
   fromImage?: GrubBoot,
 ): Promise<KernelCheck | undefined> {
-  if (fromImage) return imageKernelCheck(fromImage, rootFsType);
+  if (fromImage) return imageKernelCheck(fromImage, rootFsType, spec.type ?? 'pv');
   if (!spec.kernel || spec.bootloader) return undefined;
   return checkKernelSuitability({
     kernel: spec.kernel,
@@ -57,7 +57,11 @@ async function kernelCheck(
  * config-<version> are copied out of the image (read-only, libext2fs) into a private temporary
  * directory, checked there, and the directory removed. Paths in the findings name the image.
  */
-async function imageKernelCheck(boot: GrubBoot, rootFsType: string | null): Promise<KernelCheck | undefined> {
+async function imageKernelCheck(
+  boot: GrubBoot,
+  rootFsType: string | null,
+  guestType: string,
+): Promise<KernelCheck | undefined> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vmbootfail-guest-kernel-'));
   try {
     const inspector = new DiskInspector();
@@ -77,9 +81,23 @@ async function imageKernelCheck(boot: GrubBoot, rootFsType: string | null): Prom
     );
     const inImage = `${boot.where}:/${path.posix.dirname(boot.kernel)}`.replace(/\/\.$/, '');
     const rename = (t: string) => t.split(dir).join(inImage);
+    // pvgrub in a PV guest loads the kernel with GRUB's own Xen loader, not libxc's.
+    const refusal =
+      boot.reader === 'pvgrub' && guestType === 'pv' ? await pvgrubXenLoaderRefusal(kernel) : undefined;
+    const loaderProblems: KernelProblem[] = refusal
+      ? [
+          {
+            code: 'KERNEL_NOT_LOADABLE_BY_PVGRUB',
+            message: `GRUB (pvgrub, the config's kernel =) cannot load ${boot.where}:/${boot.kernel}: ${refusal}`,
+            remedy:
+              'install a kernel built with CONFIG_KERNEL_XZ or CONFIG_KERNEL_GZIP in the guest, or copy this kernel and its initrd to dom0 and name them in kernel = and ramdisk = (libxc unpacks it), or boot the guest as type = "pvh" with GRUB\'s PVH image',
+            evidence: { kernel: `${boot.where}:/${boot.kernel}`, loader: 'grub-core/loader/i386/xen_file.c' },
+          },
+        ]
+      : [];
     return {
-      verdict: check.verdict,
-      problems: check.problems.map((p) => ({
+      verdict: refusal ? 'unsuitable' : check.verdict,
+      problems: [...loaderProblems, ...check.problems].map((p) => ({
         ...p,
         message: rename(p.message),
         ...(p.remedy ? { remedy: rename(p.remedy) } : {}),

@@ -366,9 +366,21 @@ const PVGRUB_PVH = '/usr/lib/grub-xen/grub-i386-xen_pvh.bin';
 describe.skipIf(!existsSync(PVGRUB))('pvgrub: GRUB 2 for Xen as kernel = (grub-xen-host)', () => {
   const mods = `lib/modules/${VERSION}/kernel`;
   const blk = ['fs/ext4/ext4.ko', 'drivers/block/xen-blkfront.ko'].map((m) => `${mods}/${m}`);
-  function pvgrubGuest(name: string, opts: { modules?: string[]; grub?: boolean; kernel?: string } = {}) {
+  function pvgrubGuest(
+    name: string,
+    opts: {
+      modules?: string[];
+      grub?: boolean;
+      kernel?: string;
+      compression?: 'gzip' | 'xz' | 'zstd';
+      type?: string;
+    } = {},
+  ) {
     const root = rootTree(`t-${name}`, { fstab: `UUID=${ROOT_UUID} / ext4 defaults 0 1\n`, kernel: false });
-    writeFileSync(path.join(root, `boot/vmlinuz-${VERSION}`), bzImage(xenElf('pv'), 'gzip'));
+    writeFileSync(
+      path.join(root, `boot/vmlinuz-${VERSION}`),
+      bzImage(xenElf('pv'), opts.compression ?? 'gzip'),
+    );
     writeFileSync(path.join(root, `boot/config-${VERSION}`), kernelConfig(DEBIAN_CONFIG));
     writeFileSync(path.join(root, `boot/initrd.img-${VERSION}`), initrdWith(opts.modules ?? blk));
     if (opts.grub ?? true)
@@ -380,7 +392,7 @@ describe.skipIf(!existsSync(PVGRUB))('pvgrub: GRUB 2 for Xen as kernel = (grub-x
     const cfg = path.join(dir, `${name}.cfg`);
     writeFileSync(
       cfg,
-      `name = "g"\ntype = "pv"\nkernel = "${PVGRUB}"\nmemory = 512\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
+      `name = "g"\ntype = "${opts.type ?? 'pv'}"\nkernel = "${opts.type === 'pvh' ? PVGRUB_PVH : PVGRUB}"\nmemory = 512\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${disk}' ]\n`,
     );
     return { disk, cfg };
   }
@@ -418,6 +430,29 @@ describe.skipIf(!existsSync(PVGRUB))('pvgrub: GRUB 2 for Xen as kernel = (grub-x
     expect(certainFailureOf(report.spec, report.preflight)?.reason).toMatch(
       /GRUB \(pvgrub.*boots kernel \/boot\/vmlinuz-6\.1\.0-99-amd64/,
     );
+  });
+
+  it("a zstd kernel in a PV guest: GRUB's Xen loader cannot unpack it, certain UVKE before boot", async () => {
+    const { disk, cfg } = pvgrubGuest('pvgrub-zstd', { compression: 'zstd' });
+    const before = await sha256File(disk);
+    const report = await inspectConfig(cfg);
+    expect(report.preflight.kernel?.problems.map((p) => p.code)).toEqual(['KERNEL_NOT_LOADABLE_BY_PVGRUB']);
+    expect(report.causes[0]).toMatchObject({ code: 'UVKE' });
+    expect(certainFailureOf(report.spec, report.preflight)?.reason).toMatch(
+      /GRUB \(pvgrub.*cannot load xvda1:\/boot\/vmlinuz-.*zstd-compressed/,
+    );
+    expect(await sha256File(disk)).toBe(before);
+  });
+
+  it('xz and gzip kernels load; a zstd kernel under the PVH image is unpacked by the kernel itself', async () => {
+    for (const [name, opts] of [
+      ['pvgrub-xz', { compression: 'xz' }],
+      ['pvgrub-pvh-zstd', { compression: 'zstd', type: 'pvh' }],
+    ] as const) {
+      const report = await inspectConfig(pvgrubGuest(name, opts).cfg);
+      expect(report.preflight.kernel?.problems ?? [], name).toEqual([]);
+      expect(certainFailureOf(report.spec, report.preflight), name).toBeUndefined();
+    }
   });
 
   it('no grub config on any disk: GRUB stops at its prompt, certain DIDF', async () => {

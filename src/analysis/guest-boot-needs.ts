@@ -33,6 +33,8 @@ export interface VmFilesystem {
 
 /** The kernel and initrd pygrub will boot, where they are in the image, for the kernel check. */
 export interface GrubBoot {
+  /** What boots it: pygrub hands it to libxc in dom0; pvgrub loads it itself, in the guest. */
+  reader: 'pygrub' | 'pvgrub';
   target: string;
   /** "xvda1": the filesystem they are in. */
   where: string;
@@ -285,6 +287,7 @@ export function guestBootNeeds(
       const initrd = chosen.entry?.initrd ? grubPathInFs(chosen.entry.initrd) : undefined;
       if (at.target && kernel && chosen.entry?.kernelFound && chosen.entry.initrdFound !== false)
         needs.grubBoot = {
+          reader,
           target: at.target,
           where: where(at),
           offsetBytes: at.offsetBytes,

@@ -31,6 +31,7 @@ function updateInitramfs(mode: '-c' | '-u', version: string | undefined): string
 export type KernelProblemCode =
   | 'KERNEL_MISSING'
   | 'KERNEL_NOT_PV'
+  | 'KERNEL_NOT_LOADABLE_BY_PVGRUB'
   | 'KERNEL_CONFIG_UNKNOWN'
   | 'BLOCK_FRONTEND_MISSING'
   | 'ROOT_FS_DRIVER_MISSING'

@@ -6,6 +6,7 @@
  * image, which has no Linux version or config of its own.
  */
 import { UnsafeFileError, readRegularFileAt } from '../util/safe-open.js';
+import { type Compression, detectCompression } from './compression.js';
 import { inspectKernelImage } from './kernel-image.js';
 
 export type PvBootloader = 'pvgrub';
@@ -39,4 +40,42 @@ export async function pvBootloaderOf(kernelPath: string): Promise<PvBootloader |
     image.xenNotes.includes('PHYS32_ENTRY') &&
     !image.xenNotes.some((n) => n.startsWith('GUEST_OS='));
   return pvhOnly && head.includes(GRUB_MODULE_MAGIC) ? 'pvgrub' : undefined;
+}
+
+/**
+ * Payload compressions GRUB's Xen PV loader reads through its file filters: io/gzio.c, io/xzio.c and
+ * io/lzopio.c are GRUB's only decompressing filters (grub-core/io/, coreos/grub; the same in 2.12),
+ * and grub_file_offset_open() stacks them on the bzImage payload.
+ */
+const GRUB_XEN_PAYLOADS: ReadonlySet<Compression> = new Set(['gzip', 'xz', 'lzo']);
+const BZIMAGE_HEADER_BYTES = 0x250;
+
+/**
+ * Why pvgrub2 in a PV guest cannot load this kernel, or undefined when it can (or this is not a
+ * kernel it would even try). grub-core/loader/i386/xen_file.c grub_xen_file(): an ELF image loads
+ * as it is; a bzImage needs boot protocol 2.08 and a payload that is ELF, or that one of GRUB's
+ * filters unpacks to ELF. Anything else GRUB refuses ("not xen image"; Debian's 2.06 prints
+ * "error: not a xen image.", corpus 092: a zstd kernel, NixOS) and stays at its menu or prompt.
+ * libxc would load the same kernel as a kernel = (it unpacks zstd, lz4, bzip2 and lzma too).
+ * A PVH guest's GRUB boots Linux by its own boot protocol, and the kernel unpacks itself.
+ */
+export async function pvgrubXenLoaderRefusal(kernelPath: string): Promise<string | undefined> {
+  const head = await readRegularFileAt(kernelPath, 0, BZIMAGE_HEADER_BYTES, { what: 'kernel' });
+  if (head.length >= 4 && head.readUInt32BE(0) === ELF_MAGIC) return undefined;
+  const bzImage =
+    head.length >= BZIMAGE_HEADER_BYTES &&
+    head.readUInt16LE(0x1fe) === 0xaa55 &&
+    head.toString('latin1', 0x202, 0x206) === 'HdrS';
+  if (!bzImage) return 'it is neither an ELF image nor a bzImage ("not xen image")';
+  const protocol = head.readUInt16LE(0x206);
+  if (protocol < 0x0208)
+    return `its boot protocol ${protocol >> 8}.${(protocol & 0xff).toString().padStart(2, '0')} is older than 2.08 ("version too old for xen boot")`;
+  const payloadOffset = (head.readUInt8(0x1f1) + 1) * 512 + head.readUInt32LE(0x248);
+  const magic = await readRegularFileAt(kernelPath, payloadOffset, 16, { what: 'kernel' });
+  if (magic.length >= 4 && magic.readUInt32BE(0) === ELF_MAGIC) return undefined;
+  const compression = detectCompression(magic);
+  if (compression && GRUB_XEN_PAYLOADS.has(compression)) return undefined;
+  return compression
+    ? `its payload is ${compression}-compressed, and GRUB unpacks only gzip, xz and lzo ("not a xen image")`
+    : 'its payload is neither ELF nor compressed in a format GRUB reads ("not a xen image")';
 }

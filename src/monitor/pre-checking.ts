@@ -174,7 +174,11 @@ export interface CertainFailure {
 
 const XEN_ROOT = /^\/dev\/((?:xvd|sd|hd|vd)[a-z]+)(\d*)$/;
 // Kernel findings that no ramdisk or retry can work around.
-const CERTAIN_KERNEL_PROBLEMS = new Set(['BLOCK_FRONTEND_MISSING', 'ROOT_FS_DRIVER_MISSING']);
+const CERTAIN_KERNEL_PROBLEMS = new Set([
+  'BLOCK_FRONTEND_MISSING',
+  'ROOT_FS_DRIVER_MISSING',
+  'KERNEL_NOT_LOADABLE_BY_PVGRUB',
+]);
 const CERTAIN_DISK_ERRORS = new Set<string>([
   ErrorCode.DISK_NOT_FOUND,
   ErrorCode.DISK_EMPTY,
