@@ -358,6 +358,11 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
   },
   'dracut-no-root-device-found': { hit: 'No root device found', miss: 'No root device found yet, waiting' },
   'boot-has-failed-sleeping': { hit: 'Boot has failed, sleeping forever.', miss: 'Boot has finished' },
+  'tinylinux-root-partition-not-found': {
+    hit: 'Partition with root filesystem not found. Waiting...',
+    miss: 'Partition with root filesystem found',
+  },
+  'tinylinux-giving-up': { hit: 'Giving up...', miss: 'Giving up on the network, booting anyway...' },
   'sulogin-root-locked': {
     hit: 'Cannot open access to console, the root account is locked.',
     miss: 'Cannot open access to console',
@@ -914,6 +919,40 @@ describe('a missing root device, weighed with the whole log', () => {
     expect(
       top('  Volume group "qubes_dom0" not found\n  Cannot process volume group qubes_dom0')[0]?.[0],
     ).toBe('UVDE');
+  });
+
+  it('the same lines followed by a guest kernel panic are a guest boot: not dom0 LVM; the panic ranks below', () => {
+    const log = [
+      '  Reading all physical volumes. This may take a while...',
+      '  Volume group "VolGroup00" not found',
+      'Kernel panic - not syncing: Attempted to kill init!',
+    ].join('\n');
+    const causes = diagnoseConsole(log, rules).causes;
+    expect(causes[0]?.paperFault).toBe('UVKE');
+    // dom0's reading would give UVDE 0.5; the guest's reading keeps it as the least likely family.
+    expect(causes.find((c) => c.paperFault === 'UVDE')?.confidence).toBeLessThanOrEqual(0.3);
+    expect(causes.find((c) => c.code === 'UNKNOWN_KERNEL')?.confidence).toBeLessThan(
+      causes[0]?.confidence ?? 0,
+    );
+  });
+
+  it('the initramfs cannot load the disk driver and nothing follows: UVKE evidence; not when a disk appears after', () => {
+    const fatal = [
+      'dracut-pre-trigger[373]: modprobe: FATAL: Module xen-blkfront not found in directory /lib/modules/5.14.18',
+      'dracut-pre-trigger[375]: cat: /sys/class/block/xvda/ro: No such file or directory',
+    ].join('\n');
+    const report = diagnoseConsole(fatal, rules);
+    expect(report.verdict).toBe('NO_VERDICT');
+    expect(report.causes[0]).toMatchObject({ paperFault: 'UVKE', confidence: 0.4 });
+    // An alias tried first, then the driver loads: the disk shows, nothing is wrong.
+    const alias = [
+      'modprobe: FATAL: Module xenblk not found in directory /lib/modules/6.1.0',
+      '[    1.2] blkfront: xvda: flush diskcache: enabled; persistent grants: enabled;',
+    ].join('\n');
+    expect(diagnoseConsole(alias, rules).causes).toEqual([]);
+    expect(
+      diagnoseConsole(`${fatal}\n[    1.2] blkfront: xvda: flush diskcache: enabled;`, rules).causes,
+    ).toEqual([]);
   });
 
   it('a repeated give-up line is one observation: dracut repeating its timeout does not raise the confidence', () => {

@@ -114,6 +114,8 @@ interface Context {
   disks: Map<string, Set<string>>;
   diskList: boolean;
   kernelStart: boolean;
+  /** A kernel panic: the lines come from a guest's boot, not from dom0's tools. */
+  guestPanic: boolean;
   cmdlineRoot?: string;
   xenPv: boolean;
   /** Xen vbds that had no driver when xenbus probed them. */
@@ -134,6 +136,7 @@ function readContext(matches: ConsoleMatch[]): Context {
     disks: new Map(),
     diskList: false,
     kernelStart: false,
+    guestPanic: false,
     xenPv: false,
     vbdWithoutDriver: [],
     blkfront: false,
@@ -141,6 +144,7 @@ function readContext(matches: ConsoleMatch[]): Context {
     dependencyMounts: [],
   };
   matches.forEach((m, i) => {
+    if (/^Kernel panic - not syncing/.test(m.line.replace(/^\[[\s\d.]+\]\s*/, ''))) ctx.guestPanic = true;
     switch (m.cue) {
       case 'disk-present': {
         const disk = m.captures.disk;
@@ -206,7 +210,8 @@ function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: We
   // Only LVM's `Volume group "X" not found`, no give-up line of a guest's initramfs, no kernel line:
   // LVM run in dom0 (Qubes and LVM-backed Xen hosts keep VM disks as LVs), where a missing VG is
   // the VM's backing storage gone (UVDE); a guest's initramfs would go on to give up on its root.
-  const guestSide = ctx.kernelStart || ctx.disks.size > 0 || missing.some((m) => m.vg === undefined);
+  const guestSide =
+    ctx.kernelStart || ctx.guestPanic || ctx.disks.size > 0 || missing.some((m) => m.vg === undefined);
   if (!guestSide)
     return {
       weights: { UVDE: 0.5, UVKE: 0.3 },
@@ -447,6 +452,35 @@ export function isStorageName(name: string): boolean {
   );
 }
 
+/** The drivers that make a VM's disks appear at all: without one, no disk of that bus exists. */
+const BLOCK_FRONTEND_MODULE = /^(?:xen[-_]blkfront|virtio[-_](?:blk|scsi)|hv[-_]storvsc|nvme)$/;
+
+/**
+ * A log that stops before any give-up line (trimmed, or read while the initramfs still waits) but
+ * shows the initramfs failing to load the disk driver itself, with no disk and no root mount after:
+ * the root cannot appear. Evidence, not a failure: the log has not shown the boot stop.
+ */
+function frontendMissingAlone(ctx: Context): Cause[] {
+  const line = ctx.driverMissing.find((m) => BLOCK_FRONTEND_MODULE.test(m.captures.module ?? ''));
+  if (!line || ctx.blkfront || ctx.disks.size > 0 || ctx.rootMountedAt !== undefined) return [];
+  return [
+    {
+      code: 'UVKE',
+      paperFault: PAPER_FAULT.UVKE,
+      title: TITLE.UVKE,
+      confidence: 0.4,
+      evidence: [
+        {
+          source: 'console',
+          detail: 'the disk driver could not be loaded, and no disk or root mount followed',
+          value: line.line,
+        },
+      ],
+      remedy: REMEDY.UVKE,
+    },
+  ];
+}
+
 /** The VG of /dev/VG/LV or /dev/mapper/VG-LV (dashes in names are doubled by device-mapper). */
 function lvmVgOf(name: string): string | undefined {
   const mapper = /^\/dev\/mapper\/((?:[^-]|--)+)-(?:[^-]|--)+$/.exec(name);
@@ -481,7 +515,7 @@ export function weighMissingDevice(
     if (raw && !isStorageName(normaliseDeviceName(raw))) return;
     missing.push({ match: m, ...(raw ? { device: classifyDeviceName(raw) } : {}), ...(vg ? { vg } : {}) });
   });
-  if (missing.length === 0) return [];
+  if (missing.length === 0) return frontendMissingAlone(ctx);
   const { weights, why } = weigh(missing, ctx, firstAt);
   // A give-up line that is not fatal (a timeout the boot may survive) says less.
   // Fatal when a give-up line is, or when the boot stops after it (mkinitcpio's emergency shell).

@@ -75,7 +75,13 @@ export function analyseConsole(
       ...(m.remedy ? { remedy: m.remedy } : {}),
     });
   }
-  causes.push(...weighMissingDevice(matches, (m) => severityFor(m, ramdiskMayLoadDrivers)));
+  const missing = weighMissingDevice(matches, (m) => severityFor(m, ramdiskMayLoadDrivers));
+  // init dying after the initramfs found no root ("Attempted to kill init!" when its script exits,
+  // as old nash and panic= initramfs do) is the consequence: the reading of the missing root names
+  // the family, and the bare panic goes below it.
+  if (missing.length > 0)
+    for (const c of causes) if (c.code === 'UNKNOWN_KERNEL') c.confidence = Math.min(c.confidence, 0.3);
+  causes.push(...missing);
   // xl's and libxl's own lines in a saved log: the domain was not created, and why is in their text.
   const xl = xlFailureFromLog(matches.filter((m) => m.cue === 'xl-error'));
   if (xl) causes.push(xl);
