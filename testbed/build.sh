@@ -469,6 +469,23 @@ debg_put_root() { # debg_put_root FS IMG: MBR, one partition from 1 MiB to the e
   parted -s "$2" mklabel msdos mkpart primary ext4 2048s "$((DEBG_ROOT_MIB * 2048 - 1))s"
   dd if="$1" of="$2" bs=1M seek=1 conv=notrunc,sparse status=none
 }
+debg_zstd_kernel() { # debg_zstd_kernel IN OUT: the bzImage IN with its xz payload recompressed with zstd
+  # What CONFIG_KERNEL_ZSTD builds (Ubuntu's, Arch's, NixOS's kernels): the header's payload_length is
+  # set to the new payload, which ends, as every non-gzip payload does, in its 4-byte uncompressed size.
+  node -e '
+    const fs = require("fs"), cp = require("child_process");
+    const [inp, out] = process.argv.slice(1);
+    const b = fs.readFileSync(inp);
+    const off = (b[0x1f1] + 1) * 512 + b.readUInt32LE(0x248), len = b.readUInt32LE(0x24c);
+    if (b.toString("hex", off, off + 6) !== "fd377a585a00") throw new Error(inp + ": the payload is not xz");
+    const elf = cp.execFileSync("xz", ["-dcq", "--single-stream"], { input: b.subarray(off, off + len - 4), maxBuffer: 1 << 30 });
+    const z = cp.execFileSync("zstd", ["-3", "-cq"], { input: elf, maxBuffer: 1 << 30 });
+    const size = Buffer.alloc(4); size.writeUInt32LE(elf.length);
+    const payload = Buffer.concat([z, size]);
+    const head = Buffer.from(b.subarray(0, off)); head.writeUInt32LE(payload.length, 0x24c);
+    fs.writeFileSync(out, Buffer.concat([head, payload, b.subarray(off + len)]));
+  ' "$1" "$2"
+}
 build_debguest() {
   chroot_down
   local kver; kver=$(cat "$ROOTFS/etc/vmbf-kernel-version")
@@ -536,6 +553,15 @@ EOF
   local p=$tmp/root-fs.img
   mke2fs -q -F -t ext4 -L debroot -U "$DEBG_ROOT_UUID" -d "$t" "$p" "$((DEBG_ROOT_MIB - 1))M" > /dev/null
   debg_put_root "$p" "$d/deb-root.img"
+  # pvgrub in a PV guest unpacks only gzip, xz and lzo payloads: /boot's kernel recompressed with zstd.
+  local pz=$tmp/root-fs-zstd.img
+  cp --sparse=always "$p" "$pz"
+  debg_zstd_kernel "$t/boot/vmlinuz-$kver" "$tmp/vmlinuz-zstd" || die "could not recompress the guest kernel with zstd"
+  debugfs -w -R "rm /boot/vmlinuz-$kver" "$pz" > /dev/null 2>&1
+  debugfs -w -R "write $tmp/vmlinuz-zstd /boot/vmlinuz-$kver" "$pz" > /dev/null 2>&1
+  debugfs -R "cat /boot/vmlinuz-$kver" "$pz" 2> /dev/null | cmp -s - "$tmp/vmlinuz-zstd" || die "could not write the zstd kernel"
+  debg_put_root "$pz" "$d/deb-root-pvgrub-zstd.img"
+  rm -f "$pz" "$tmp/vmlinuz-zstd"
   debg_grub_cfg "$DEBG_OLD_KVER" > "$tmp/grub-stale.cfg"             # grub.cfg names a kernel /boot does not have
   debugfs -w -R "rm /boot/grub/grub.cfg" "$p" > /dev/null 2>&1
   debugfs -w -R "write $tmp/grub-stale.cfg /boot/grub/grub.cfg" "$p" > /dev/null 2>&1
@@ -611,7 +637,7 @@ main() {
     "$(hash_files $(find "$HERE/guest/rootfs" -type f | sort))" | hash_text)
   stage guest "$k_guest" build_guest
 
-  k_debguest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_debguest debg_chroot_up debg_in debg_grub_cfg debg_put_root)" \
+  k_debguest=$(printf '%s\n' "$k_rootfs" "$(fnkey build_debguest debg_chroot_up debg_in debg_grub_cfg debg_put_root debg_zstd_kernel)" \
     "$DEBG_INCLUDE" "$DEBG_ROOT_MIB" "$DEBG_ROOT_UUID" "$DEBG_DATA_UUID" "$DEBG_OTHER_UUID" "$DEBG_OLD_KVER" | hash_text)
   stage debguest "$k_debguest" build_debguest
 

@@ -73,6 +73,9 @@ case_setup() {
     deb-fstab-uuid-missing) data=deb-data-other-uuid.img limit=240 what="VMCE: Debian guest, fstab mounts /data by a UUID no attached disk has (the data disk attached is another one)" ;;
     deb-data-disk-damaged) data=deb-data-damaged.img limit=240 what="DIDF: Debian guest, the data disk's superblock zeroed (fstab lists it by UUID, without nofail)" ;;
     deb-pygrub-missing-kernel) image=deb-root-pygrub-missing-kernel.img bootloader=pygrub what="UVKE: Debian guest, pygrub; grub.cfg names /boot/vmlinuz-$OLD_KVER, which the image does not have" ;;
+    # GRUB stops at "error: not a xen image." and its menu waits for a key: nothing more comes.
+    deb-uvke-pvgrub-zstd-kernel) image=deb-root-pvgrub-zstd.img kernel=$G/pvgrub-x86_64-xen.bin ramdisk="" pvgrub=1 limit=60
+      what="UVKE: Debian guest, PV, kernel = pvgrub; /boot's kernel recompressed with zstd, which GRUB's Xen loader cannot unpack" ;;
   esac
   case $1 in
     deb-*) [ -n "$what" ] || return 1; return 0 ;;
