@@ -54,7 +54,7 @@ const BZIMAGE_HEADER_BYTES = 0x250;
  * Why pvgrub2 in a PV guest cannot load this kernel, or undefined when it can (or this is not a
  * kernel it would even try). grub-core/loader/i386/xen_file.c grub_xen_file(): an ELF image loads
  * as it is; a bzImage needs boot protocol 2.08 and a payload that is ELF, or that one of GRUB's
- * filters unpacks to ELF. Anything else GRUB refuses ("not xen image"; Debian's 2.06 prints
+ * filters unpacks to ELF. Anything else GRUB refuses ("not xen image": Debian 12's 2.06 printed
  * "error: not a xen image.", corpus 092: a zstd kernel, NixOS) and stays at its menu or prompt.
  * libxc would load the same kernel as a kernel = (it unpacks zstd, lz4, bzip2 and lzma too).
  * A PVH guest's GRUB boots Linux by its own boot protocol, and the kernel unpacks itself.
@@ -76,6 +76,6 @@ export async function pvgrubXenLoaderRefusal(kernelPath: string): Promise<string
   const compression = detectCompression(magic);
   if (compression && GRUB_XEN_PAYLOADS.has(compression)) return undefined;
   return compression
-    ? `its payload is ${compression}-compressed, and GRUB unpacks only gzip, xz and lzo ("not a xen image")`
-    : 'its payload is neither ELF nor compressed in a format GRUB reads ("not a xen image")';
+    ? `its payload is ${compression}-compressed, and GRUB unpacks only gzip, xz and lzo (GRUB 2.06: "error: not xen image.")`
+    : 'its payload is neither ELF nor compressed in a format GRUB reads ("error: not xen image.")';
 }
