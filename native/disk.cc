@@ -467,6 +467,13 @@ struct Ext2Report {
   unsigned long long journal_block0 = 0;
   std::vector<unsigned char> journal_super;  // 1024 bytes of the journal superblock
   errcode_t journal_read_code = 0;
+  // Block 0 of the root directory: every path lookup reads it first (metadata_csum only).
+  bool root_dir_checked = false, root_dir_csum_ok = true;
+  unsigned long long root_dir_block = 0;
+  // The multi-mount protection block (mmp feature).
+  bool mmp_read = false, mmp_csum_ok = true;
+  errcode_t mmp_read_code = 0;
+  unsigned mmp_magic = 0, mmp_seq = 0;
 };
 
 std::string Ext2Message(errcode_t code) {
@@ -640,6 +647,43 @@ void CheckDescriptors(ext2_filsys fs, Ext2Report& out) {
   CheckSystemZone(fs, out);
 }
 
+// fs/ext4/namei.c __ext4_find_entry() and dx_probe() verify a directory block's checksum before
+// using it ("checksumming directory block 0", "No space for directory leaf checksum") and fail the
+// lookup with EFSBADCRC: with block 0 of / bad, no path resolves, so init is never found.
+// libext2fs's ext2fs_dir_block_csum_verify() checks the same leaf tail or htree tail.
+void CheckRootDirBlock(ext2_filsys fs, Ext2Report& out) {
+  if (!ext2fs_has_feature_metadata_csum(fs->super) || !out.root.read || !LINUX_S_ISDIR(out.root.mode)) return;
+  if (out.root.flags & EXT4_INLINE_DATA_FL) return;  // the entries are in the inode itself
+  blk64_t phys = 0;
+  if (ext2fs_bmap2(fs, EXT2_ROOT_INO, nullptr, nullptr, 0, 0, nullptr, &phys) || phys == 0 ||
+      phys >= ext2fs_blocks_count(fs->super))
+    return;
+  std::vector<char> block(fs->blocksize);
+  if (io_channel_read_blk64(fs->io, phys, 1, block.data())) return;
+  out.root_dir_checked = true;
+  out.root_dir_block = phys;
+  out.root_dir_csum_ok =
+      ext2fs_dir_block_csum_verify(fs, EXT2_ROOT_INO, reinterpret_cast<ext2_dir_entry*>(block.data())) != 0;
+}
+
+// fs/ext4/mmp.c ext4_multi_mount_protect(), on a read-write mount only: read_mmp_block() fails the
+// mount on a bad magic or checksum. Read with the filesystem's own channel: libext2fs's
+// ext2fs_mmp_read() opens the device again, read-write with O_DIRECT.
+void CheckMmpBlock(ext2_filsys fs, Ext2Report& out) {
+  ext2_super_block* sb = fs->super;
+  if (!ext2fs_has_feature_mmp(sb) || sb->s_mmp_block < sb->s_first_data_block ||
+      sb->s_mmp_block >= ext2fs_blocks_count(sb))
+    return;
+  std::vector<char> block(fs->blocksize);
+  out.mmp_read_code = io_channel_read_blk64(fs->io, sb->s_mmp_block, 1, block.data());
+  if (out.mmp_read_code) return;
+  auto* mmp = reinterpret_cast<mmp_struct*>(block.data());
+  out.mmp_read = true;
+  out.mmp_magic = mmp->mmp_magic;
+  out.mmp_seq = mmp->mmp_seq;
+  out.mmp_csum_ok = ext2fs_mmp_csum_verify(fs, mmp) != 0;
+}
+
 void DeepExt2(const std::string& path, long long offset, Ext2Report& out) {
   ext2_filsys fs = nullptr;
   out.deep_code = OpenExt2(path, offset, 0, 0, EXT2_FLAG_IGNORE_CSUM_ERRORS, &fs);
@@ -663,6 +707,8 @@ void DeepExt2(const std::string& path, long long offset, Ext2Report& out) {
       }
     }
   }
+  CheckRootDirBlock(fs, out);
+  CheckMmpBlock(fs, out);
   ext2fs_close_free(&fs);
 }
 
@@ -731,6 +777,10 @@ Napi::Value RawSuperToJs(Napi::Env env, const Ext2Report& r) {
   num("checksum", s.s_checksum);
   num("checksumComputed", r.raw_checksum_computed);
   num("journalInum", s.s_journal_inum);
+  num("usrQuotaInum", s.s_usr_quota_inum);
+  num("grpQuotaInum", s.s_grp_quota_inum);
+  num("prjQuotaInum", s.s_prj_quota_inum);
+  num("mmpBlock", static_cast<double>(s.s_mmp_block));
   num("journalDev", s.s_journal_dev);
   num("encoding", s.s_encoding);
   num("mntCount", s.s_mnt_count);
@@ -808,6 +858,20 @@ Napi::Value Ext2ToJs(Napi::Env env, Ext2Report& r) {
           j.Set("superblock",
                 Napi::Buffer<unsigned char>::Copy(env, r.journal_super.data(), r.journal_super.size()));
         d.Set("journalInode", j);
+      }
+      if (r.root_dir_checked) {
+        Napi::Object b = Napi::Object::New(env);
+        b.Set("block", Napi::Number::New(env, static_cast<double>(r.root_dir_block)));
+        b.Set("checksumValid", r.root_dir_csum_ok);
+        d.Set("rootDirBlock0", b);
+      }
+      if (r.mmp_read || r.mmp_read_code) {
+        Napi::Object m = Napi::Object::New(env);
+        if (r.mmp_read_code) m.Set("readError", Ext2Message(r.mmp_read_code));
+        m.Set("magic", Napi::Number::New(env, r.mmp_magic));
+        m.Set("sequence", Napi::Number::New(env, r.mmp_seq));
+        m.Set("checksumValid", r.mmp_csum_ok);
+        d.Set("mmp", m);
       }
     }
     o.Set("deep", d);

@@ -7,8 +7,9 @@ runtime=(libxenstore4 libxenmisc4.17 libparted2 libext2fs2 libblkid1 parted e2fs
 build=(g++ make python3 pkg-config libxen-dev libparted-dev libext2fs-dev comerr-dev libblkid-dev)
 # gdisk, dosfstools, faketime: the kernel-oracle corpus generator (test/oracle/generate.mjs).
 # grub-xen-host: GRUB 2 for Xen PV/PVH (pvgrub2) images, for the kernel = tests (test/46); it installs no boot loader.
+# curl: the e2fsprogs test images from Debian's mirror (test/oracle/e2fsprogs-images.mjs, test/62).
 tests=(xfsprogs btrfs-progs fdisk gdisk dosfstools faketime cpio xenstore-utils xen-utils-4.17 clang-format cmake valgrind
-  grub-xen-host)
+  grub-xen-host curl)
 testbed=(qemu-system-x86 debootstrap)
 want=("${runtime[@]}")
 case ${1:-} in

@@ -161,15 +161,15 @@ describe('vmbootfail inspect <config> predicts the paper faults without Xen', ()
 });
 
 describe('inspect --samples: the README command, a self-check of the inspector', () => {
-  it('builds the 17 samples, shows each diagnosis, and exits 0 when every one is as its description says', async () => {
+  it('builds the 20 samples, shows each diagnosis, and exits 0 when every one is as its description says', async () => {
     const samples = path.join(dir, 'samples');
     const r = cli('inspect', '--samples', samples);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toContain('17 sample disks: each diagnosed as its description says');
+    expect(r.out).toContain('20 sample disks: each diagnosed as its description says');
     expect(r.out).toContain('! IMAGE_TRUNCATED: partition 1 of');
     expect(r.out).toContain('! SUPERBLOCK_DAMAGED: partition 1 of');
     const json = JSON.parse(cli('inspect', '--json', '--samples', samples).out);
-    expect(json.disks).toHaveLength(17);
+    expect(json.disks).toHaveLength(20);
     expect(json.samplesNotAsDescribed).toEqual([]);
   }, 120_000);
 

@@ -6,7 +6,8 @@
  * kernel-verdicts.mjs; never mounted here). One class at a time, deleted after,
  * so the run needs at most about 1.5 GiB of temporary disk.
  *   0 images the kernel refuses (any mount, or a read-write one) may be called OK;
- *   at most 2 % of the images it mounts may be called faults.
+ *   at most 2 % of the images it mounts and writes to may be called faults (one that mounts
+ *   but fails its first write with a filesystem error is neither).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -54,8 +55,8 @@ describe('inspect against the guest kernel on the oracle corpus', () => {
       },
     );
   }
-  it('at most 2 % of the images the kernel mounts are called faults', () => {
-    const mounted = rows.filter((r) => !kernelRefuses(r.kernel));
+  it('at most 2 % of the images the kernel mounts and writes to are called faults', () => {
+    const mounted = rows.filter((r) => !kernelRefuses(r.kernel) && !r.firstWriteFails);
     const alarms = mounted.filter((r) => r.ours !== 'ok').map((r) => `${r.name} [${r.codes.join(', ')}]`);
     expect(mounted.length).toBeGreaterThan(100);
     expect(alarms.length / mounted.length, alarms.join('\n')).toBeLessThanOrEqual(0.02);

@@ -67,6 +67,11 @@ const FINDING_CAUSE: Record<DiskFinding['code'], { code: CauseCode; title: strin
     title: 'the root directory of the filesystem is corrupt',
     confidence: 0.7,
   },
+  ROOT_DIRECTORY_CORRUPT: {
+    code: 'DIDF',
+    title: "the root directory's first block is corrupt: no path in the filesystem resolves",
+    confidence: 0.7,
+  },
   FEATURE_UNSUPPORTED: {
     code: 'DIDF',
     title: 'the filesystem uses features the guest kernel does not accept',

@@ -641,7 +641,6 @@ export class DiskInspector {
             device,
             ...(backupRemedy ? { backupRemedy } : {}),
             ...journalChecksum(addon, facts.ext),
-            ...(await this.#mmpMagic(addon, inspection.realPath, offset, facts.ext)),
           }),
         );
         // libext2fs refusing a superblock the kernel's checks accept (it is stricter on some
@@ -764,26 +763,6 @@ export class DiskInspector {
       ],
       finalCrc(addon),
     );
-  }
-
-  /** The first word of the MMP block (s_mmp_block, superblock offset 0x168), when the mmp feature is set. */
-  async #mmpMagic(
-    addon: NativeAddon,
-    diskPath: string,
-    offset: number,
-    ext: NativeExt2Report,
-  ): Promise<{ mmpBlockMagic?: number }> {
-    const sb = ext.superblock;
-    if (!sb || (sb.featureIncompat & 0x100) === 0 || sb.logBlockSize > 6) return {};
-    const raw = await this.#probe('read', diskPath, () =>
-      addon.readArea(diskPath, offset + 1024, 1024),
-    ).catch(() => null);
-    if (!raw || raw.length < 0x170) return {};
-    const block = Number(raw.readBigUInt64LE(0x168));
-    const at = offset + block * 1024 * 2 ** sb.logBlockSize;
-    if (block === 0 || !Number.isSafeInteger(at)) return { mmpBlockMagic: 0 };
-    const head = await this.#probe('read', diskPath, () => addon.readArea(diskPath, at, 4)).catch(() => null);
-    return { mmpBlockMagic: head && head.length === 4 ? head.readUInt32LE(0) : 0 };
   }
 
   /**

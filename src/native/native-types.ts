@@ -158,6 +158,10 @@ export interface NativeExt2Superblock {
   checksum: number;
   checksumComputed: number;
   journalInum: number;
+  usrQuotaInum: number;
+  grpQuotaInum: number;
+  prjQuotaInum: number;
+  mmpBlock: number;
   journalDev: number;
   journalUuidSet: boolean;
   encoding: number;
@@ -194,6 +198,10 @@ export interface NativeExt2Deep {
     /** 1024 bytes of the journal superblock. */
     superblock?: Buffer;
   };
+  /** Block 0 of the root directory, checked when the filesystem has metadata_csum. */
+  rootDirBlock0?: { block: number; checksumValid: boolean };
+  /** The multi-mount protection block (mmp feature), when s_mmp_block is inside the filesystem. */
+  mmp?: { readError?: string; magic: number; sequence: number; checksumValid: boolean };
 }
 
 export interface NativeLoopReport {

@@ -61,6 +61,14 @@ async function flipByte(file: string, offset: number): Promise<void> {
   }
 }
 
+/** A block number debugfs prints for REQUEST ("bmap <8> 0": the journal's first block). */
+async function debugfsBlock(file: string, request: string): Promise<number> {
+  const { stdout } = await run('debugfs', ['-R', request, file], { env: { ...process.env, LC_ALL: 'C' } });
+  const block = Number.parseInt(stdout.trim(), 10);
+  if (!Number.isInteger(block) || block <= 0) throw new Error(`debugfs ${request} on ${file}: ${stdout}`);
+  return block;
+}
+
 async function blank(file: string, sizeMiB: number): Promise<void> {
   await open(file, 'w').then((fd) => fd.close());
   await truncate(file, sizeMiB * MiB);
@@ -224,12 +232,42 @@ export const SAMPLE_DISKS: { name: string; description: string; expectFindings: 
       expectFindings: ['JOURNAL_DAMAGED'],
       build: async (f) => {
         await wholeDisk(f);
-        const { stdout } = await run('debugfs', ['-R', 'bmap <8> 0', f], {
-          env: { ...process.env, LC_ALL: 'C' },
-        });
-        const block = Number.parseInt(stdout.trim(), 10);
-        if (!Number.isInteger(block) || block <= 0) throw new Error(`no journal block in ${f}: ${stdout}`);
-        await zeroBytes(f, block * 1024, 1024);
+        await zeroBytes(f, (await debugfsBlock(f, 'bmap <8> 0')) * 1024, 1024);
+      },
+    },
+    {
+      name: 'root-directory-checksum',
+      description:
+        "DIDF: whole-disk ext4 whose root directory's first block fails its checksum (one byte of its tail flipped); the kernel mounts it, but no path resolves",
+      expectFindings: ['ROOT_DIRECTORY_CORRUPT'],
+      build: async (f) => {
+        await wholeDisk(f);
+        const block = await debugfsBlock(f, 'bmap <2> 0');
+        await flipByte(f, block * 1024 + 1023);
+      },
+    },
+    {
+      name: 'mmp-block-checksum',
+      description:
+        'DIDF: whole-disk ext4 with multi-mount protection whose MMP block fails its checksum; the kernel refuses a read-write mount',
+      expectFindings: ['SUPERBLOCK_INVALID'],
+      build: async (f) => {
+        await wholeDisk(f, ['-O', 'mmp']);
+        const fd = await open(f, 'r');
+        const sb = Buffer.alloc(1024);
+        await fd.read(sb, 0, 1024, 1024).finally(() => fd.close());
+        // s_mmp_block at 0x168; struct mmp_struct's mmp_checksum at byte 1020 of the block.
+        await flipByte(f, Number(sb.readBigUInt64LE(0x168)) * 1024 + 1020);
+      },
+    },
+    {
+      name: 'quota-inode-number',
+      description:
+        'DIDF: whole-disk ext4 with the quota feature whose superblock names inode 12 as the user quota file; the kernel refuses a read-write mount',
+      expectFindings: ['SUPERBLOCK_INVALID'],
+      build: async (f) => {
+        await wholeDisk(f, ['-O', 'quota']);
+        await tool('debugfs', ['-w', '-R', 'ssv usr_quota_inum 12', f]);
       },
     },
     {

@@ -1248,6 +1248,52 @@ jCase(
   's_jnl_blocks backup of the journal inode garbage (harmless?)',
   (f) => `[${debugfsW(f, ['ssv jnl_blocks[0] 0x12345', 'ssv jnl_blocks[5] 0x777'])}]`,
 );
+// ---------- what ext4 checks after the superblock, descriptors and journal: the MMP block and the
+// quota inodes on a read-write mount, and the root directory on the first lookup (e2fsprogs'
+// m_mmp_bad_csum, f_quota_invalid_inum, f_corrupt_dirent_tail showed each)
+for (const pn of ['ext4-1k', 'ext4-4k']) {
+  const bs = EXT_PROFILES[pn].b;
+  add('ext-mount-time', `root-dir-tail-csum-${pn}`, 'ext4', (file, rng) => {
+    const mkfs = mkext(file, EXT_PROFILES[pn], rng, { sizeMiB: 16 });
+    const b = Number(debugfsR(file, 'bmap <2> 0').trim());
+    const at = b * bs + bs - 1;
+    const byte = readAt(file, at, 1);
+    byte[0] ^= 0xff;
+    ddWrite(file, at, byte);
+    return { mkfs, mutation: `root directory block 0 (block ${b}): its last byte (the dirent tail checksum) flipped with dd; ${pn}` };
+  });
+  add('ext-mount-time', `root-dir-entry-byte-${pn}`, 'ext4', (file, rng) => {
+    const mkfs = mkext(file, EXT_PROFILES[pn], rng, { sizeMiB: 16 });
+    const b = Number(debugfsR(file, 'bmap <2> 0').trim());
+    const at = b * bs + 12 + 8 + 1; // the second '.' of the ".." entry's name
+    const byte = readAt(file, at, 1);
+    byte[0] ^= 0x01;
+    ddWrite(file, at, byte);
+    return { mkfs, mutation: `root directory block 0 (block ${b}): a byte of the ".." name changed with dd, checksum stale; ${pn}` };
+  });
+  add('ext-mount-time', `mmp-csum-${pn}`, 'ext4', (file, rng) => {
+    const mkfs = mkext(file, EXT_PROFILES[pn], rng, { sizeMiB: 16, O: ['mmp'] });
+    const mmp = Number(sbRead(file).readBigUInt64LE(0x168));
+    const at = mmp * bs + 1020;
+    const byte = readAt(file, at, 1);
+    byte[0] ^= 0xff;
+    ddWrite(file, at, byte);
+    return { mkfs, mutation: `MMP block ${mmp}: a byte of mmp_checksum flipped with dd; ${pn}` };
+  });
+  add('ext-mount-time', `mmp-control-${pn}`, 'ext4', (file, rng) => ({
+    mkfs: mkext(file, EXT_PROFILES[pn], rng, { sizeMiB: 16, O: ['mmp'] }),
+    mutation: `control: a healthy filesystem with multi-mount protection; ${pn}`,
+  }));
+  add('ext-mount-time', `quota-usr-inum-${pn}`, 'ext4', (file, rng) => {
+    const mkfs = mkext(file, EXT_PROFILES[pn], rng, { sizeMiB: 16, O: ['quota'] });
+    const inum = rng.pick([5, 12, 808464432]);
+    return { mkfs, mutation: `s_usr_quota_inum set to ${inum} [${debugfsW(file, [`ssv usr_quota_inum ${inum}`])}]; ${pn}` };
+  });
+  add('ext-mount-time', `quota-control-${pn}`, 'ext4', (file, rng) => ({
+    mkfs: mkext(file, EXT_PROFILES[pn], rng, { sizeMiB: 16, O: ['quota'] }),
+    mutation: `control: a healthy filesystem with the quota feature (user and group quota inodes 3 and 4); ${pn}`,
+  }));
+}
 add('ext-journal', 'external-journal-missing', 'ext4', (file, rng) => {
   const mkfs = mkext(file, EXT_PROFILES[rng.pick(['ext4-4k-nojournal', 'ext4-1k'])], rng, {
     sizeMiB: 32,

@@ -68,6 +68,7 @@ const INCOMPAT_MMP = 0x100;
 const INCOMPAT_CASEFOLD = 0x20000;
 const RO_COMPAT_BIGALLOC = 0x200;
 const RO_COMPAT_METADATA_CSUM = 0x400;
+const RO_COMPAT_QUOTA = 0x100;
 const COMPAT_HAS_JOURNAL = 0x4;
 const STATE_VALID = 0x1;
 const STATE_ERROR = 0x2;
@@ -90,8 +91,6 @@ export interface Ext4Context {
   backupRemedy?: string;
   /** The journal superblock's CRC32C (v2/v3) verified by the caller, when there is one. */
   journalChecksumValid?: boolean;
-  /** The first word of the block s_mmp_block names, when the mmp feature is set. */
-  mmpBlockMagic?: number;
 }
 
 const has = (word: number, bit: number) => Math.floor(word / bit) % 2 === 1;
@@ -451,20 +450,32 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
     });
   }
 
-  // ext4_multi_mount_protect (read-write mounts only): the MMP block must be one.
-  if (
-    has(sb.featureIncompat, INCOMPAT_MMP) &&
-    ctx.mmpBlockMagic !== undefined &&
-    ctx.mmpBlockMagic !== 0x004d4d50
-  ) {
-    problems.push({
-      code: 'SUPERBLOCK_INVALID',
-      severity: 'read-only',
-      family: 'DIDF',
-      message: 'the multi-mount protection (mmp) block is invalid; the kernel refuses a read-write mount',
-      kernelSays: 'read_mmp_block: Error -117 while reading MMP block',
-      remedy: `tune2fs -f -O ^mmp ${ctx.device}  # then e2fsck -f`,
-    });
+  // ext4_multi_mount_protect (fs/ext4/mmp.c), on read-write mounts only: the block must be inside
+  // the filesystem, and read_mmp_block() wants its magic and (metadata_csum) its checksum; a
+  // sequence of EXT4_MMP_SEQ_FSCK is e2fsck still running, or killed while it ran.
+  const mmp = has(sb.featureIncompat, INCOMPAT_MMP) ? mmpProblem(ctx, sb, deep) : undefined;
+  if (mmp) problems.push(mmp);
+
+  // ext4_enable_quotas on a read-write mount: ext4_check_quota_inum() (fs/ext4/super.c, in the
+  // stable kernels since 4.19) wants the user and group quota files at inodes 3 and 4 and a project
+  // quota file past the reserved inodes; anything else fails the mount "Bad quota inum".
+  if (has(sb.featureRoCompat, RO_COMPAT_QUOTA)) {
+    const bad = (
+      [
+        ['user', sb.usrQuotaInum, (n: number) => n === 3],
+        ['group', sb.grpQuotaInum, (n: number) => n === 4],
+        ['project', sb.prjQuotaInum, (n: number) => n >= 11],
+      ] as const
+    ).find(([, inum, ok]) => inum !== 0 && !ok(inum));
+    if (bad)
+      problems.push({
+        code: 'SUPERBLOCK_INVALID',
+        severity: 'read-only',
+        family: 'DIDF',
+        message: `the superblock names inode ${bad[1]} as the ${bad[0]} quota file; the kernel refuses a read-write mount`,
+        kernelSays: `Bad quota inum: ${bad[1]}, type: ${['user', 'group', 'project'].indexOf(bad[0])}`,
+        remedy: fsck,
+      });
   }
 
   // ext4_load_journal (a read-only mount loads the journal too).
@@ -500,6 +511,20 @@ export function judgeExt4(ctx: Ext4Context): MountProblem[] {
       });
       return problems;
     }
+  }
+
+  // Block 0 of / fails its checksum: the kernel mounts, but every lookup in / fails (fs/ext4/namei.c
+  // "checksumming directory block 0"), so no init is found and the guest cannot boot from it.
+  if (deep.rootDirBlock0 && !deep.rootDirBlock0.checksumValid) {
+    problems.push({
+      code: 'ROOT_DIRECTORY_CORRUPT',
+      severity: 'will-not-mount',
+      family: 'DIDF',
+      message: `the root directory's first block (${deep.rootDirBlock0.block}) fails its checksum; the kernel mounts the filesystem, but no path in it resolves (EBADMSG)`,
+      kernelSays: '__ext4_find_entry: inode #2: comm init: checksumming directory block 0',
+      remedy: fsck,
+    });
+    return problems;
   }
 
   // ext4_setup_super: warnings on a read-write mount.
@@ -632,6 +657,45 @@ function judgeJournal(
     return damaged(
       `journal features 0x${hex(jIncompat & ~knownIncompat)} (incompatible) / 0x${hex(jRoCompat)} (read-only) unknown to ${formatKernel(ctx.kernel)}`,
       'JBD2: Unrecognised features on journal',
+    );
+  return undefined;
+}
+
+function mmpProblem(
+  ctx: Ext4Context,
+  sb: NativeExt2Superblock,
+  deep: NonNullable<Ext4Context['report']['deep']>,
+): MountProblem | undefined {
+  const refused = (message: string, kernelSays: string): MountProblem => ({
+    code: 'SUPERBLOCK_INVALID',
+    severity: 'read-only',
+    family: 'DIDF',
+    message: `${message}; the kernel refuses a read-write mount`,
+    kernelSays,
+    remedy: `tune2fs -f -O ^mmp ${ctx.device}  # then e2fsck -f ${ctx.device}`,
+  });
+  const blocks = sb.blocksCountLo + sb.blocksCountHi * 2 ** 32;
+  if (sb.mmpBlock < sb.firstDataBlock || sb.mmpBlock >= blocks)
+    return refused(
+      `the multi-mount protection (mmp) block ${sb.mmpBlock} is outside the filesystem`,
+      'Invalid MMP block in superblock',
+    );
+  const mmp = deep.mmp;
+  if (!mmp || mmp.readError) return undefined;
+  if (mmp.magic !== 0x004d4d50)
+    return refused(
+      'the multi-mount protection (mmp) block is invalid',
+      'read_mmp_block: Error -117 while reading MMP block',
+    );
+  if (has(sb.featureRoCompat, RO_COMPAT_METADATA_CSUM) && !mmp.checksumValid)
+    return refused(
+      'the multi-mount protection (mmp) block fails its checksum',
+      `read_mmp_block: Error -74 while reading MMP block ${sb.mmpBlock}`,
+    );
+  if (mmp.sequence === 0xe24d4d50)
+    return refused(
+      'the multi-mount protection (mmp) block says e2fsck is running on the filesystem',
+      'fsck is running on the filesystem',
     );
   return undefined;
 }
