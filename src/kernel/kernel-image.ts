@@ -146,7 +146,7 @@ function notLoadable(format: KernelImageFormat, reason: string, damaged: boolean
 async function classify(source: ByteSource, options: KernelImageOptions): Promise<KernelImageReport> {
   const head = await source.read(0, 8192);
   if (isElf(head)) return await fromElf(source, 'elf');
-  if (head.length >= 0x250 && head.toString('latin1', 0x202, 0x206) === 'HdrS') {
+  if (bzImageHeader(head)) {
     return await fromBzImage(source, head, options);
   }
   const compression = detectCompression(head);
@@ -177,12 +177,28 @@ function isElf(head: Buffer): boolean {
 }
 
 /** The Linux x86 boot protocol header (Documentation/x86/boot.rst), read as Xen's bzImage loader does. */
+/** Where a bzImage's setup header puts its payload (Documentation/arch/x86/boot.rst), or undefined. */
+export function bzImageHeader(
+  head: Buffer,
+): { protocol: number; payloadOffset: number; payloadLength: number } | undefined {
+  if (head.length < 0x250 || head.toString('latin1', 0x202, 0x206) !== 'HdrS') return undefined;
+  return {
+    protocol: head.readUInt16LE(0x206),
+    payloadOffset: (head.readUInt8(0x1f1) + 1) * 512 + head.readUInt32LE(0x248),
+    payloadLength: head.readUInt32LE(0x24c),
+  };
+}
+
 async function fromBzImage(
   source: ByteSource,
   head: Buffer,
   options: KernelImageOptions,
 ): Promise<KernelImageReport> {
-  const protocol = head.readUInt16LE(0x206);
+  const { protocol, payloadOffset, payloadLength } = bzImageHeader(head) ?? {
+    protocol: 0,
+    payloadOffset: 0,
+    payloadLength: 0,
+  };
   const versionString = readVersionString(head, head.readUInt16LE(0x20e));
   const withVersion = (report: KernelImageReport): KernelImageReport => {
     if (!versionString) return report;
@@ -198,9 +214,6 @@ async function fromBzImage(
       ),
     );
   }
-  const setupSectors = head.readUInt8(0x1f1);
-  const payloadOffset = (setupSectors + 1) * 512 + head.readUInt32LE(0x248);
-  const payloadLength = head.readUInt32LE(0x24c);
   if (payloadLength === 0 || payloadOffset + payloadLength > source.size) {
     return withVersion(
       notLoadable(

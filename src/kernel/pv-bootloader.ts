@@ -7,7 +7,7 @@
  */
 import { UnsafeFileError, readRegularFileAt } from '../util/safe-open.js';
 import { type Compression, detectCompression } from './compression.js';
-import { inspectKernelImage } from './kernel-image.js';
+import { bzImageHeader, inspectKernelImage } from './kernel-image.js';
 
 export type PvBootloader = 'pvgrub';
 
@@ -62,16 +62,16 @@ const BZIMAGE_HEADER_BYTES = 0x250;
 export async function pvgrubXenLoaderRefusal(kernelPath: string): Promise<string | undefined> {
   const head = await readRegularFileAt(kernelPath, 0, BZIMAGE_HEADER_BYTES, { what: 'kernel' });
   if (head.length >= 4 && head.readUInt32BE(0) === ELF_MAGIC) return undefined;
-  const bzImage =
-    head.length >= BZIMAGE_HEADER_BYTES &&
-    head.readUInt16LE(0x1fe) === 0xaa55 &&
-    head.toString('latin1', 0x202, 0x206) === 'HdrS';
-  if (!bzImage) return 'it is neither an ELF image nor a bzImage ("not xen image")';
-  const protocol = head.readUInt16LE(0x206);
+  // GRUB also wants the boot flag 0xaa55 the kernel's own parser does not look at.
+  const bz =
+    head.length >= BZIMAGE_HEADER_BYTES && head.readUInt16LE(0x1fe) === 0xaa55
+      ? bzImageHeader(head)
+      : undefined;
+  if (!bz) return 'it is neither an ELF image nor a bzImage ("not xen image")';
+  const { protocol } = bz;
   if (protocol < 0x0208)
     return `its boot protocol ${protocol >> 8}.${(protocol & 0xff).toString().padStart(2, '0')} is older than 2.08 ("version too old for xen boot")`;
-  const payloadOffset = (head.readUInt8(0x1f1) + 1) * 512 + head.readUInt32LE(0x248);
-  const magic = await readRegularFileAt(kernelPath, payloadOffset, 16, { what: 'kernel' });
+  const magic = await readRegularFileAt(kernelPath, bz.payloadOffset, 16, { what: 'kernel' });
   if (magic.length >= 4 && magic.readUInt32BE(0) === ELF_MAGIC) return undefined;
   const compression = detectCompression(magic);
   if (compression && GRUB_XEN_PAYLOADS.has(compression)) return undefined;
