@@ -40,6 +40,10 @@ const SAMPLES: Record<string, { hit: string; miss: string }> = {
     hit: '[    5.1] VFS: Mounted root (ext4 filesystem) on device 202:1.',
     miss: 'VFS: Cannot mount root',
   },
+  'blkid-output-line': {
+    hit: '/dev/sda1: UUID="3f0c" BLOCK_SIZE="4096" TYPE="ext4" PARTUUID="9e4a-01"',
+    miss: "mount: /dev/sda1: can't read superblock",
+  },
   'partition-line': {
     hit: '[    2.110000]  xvda: xvda1',
     miss: '[    2.1] blkfront: xvda: barrier or flush: disabled;',
@@ -953,6 +957,36 @@ describe('a missing root device, weighed with the whole log', () => {
     expect(
       diagnoseConsole(`${fatal}\n[    1.2] blkfront: xvda: flush diskcache: enabled;`, rules).causes,
     ).toEqual([]);
+  });
+
+  it("blkid in the rescue shell: a partition with no signature is the root's content gone (DIDF); all typed is not", () => {
+    const gaveUp = [
+      'dracut-initqueue[426]: Warning: dracut-initqueue timeout - starting timeout scripts',
+      'dracut-initqueue[426]: Warning: /dev/mapper/fedora-root does not exist',
+      'dracut:/# blkid',
+    ];
+    const wiped = [
+      ...gaveUp,
+      '/dev/sda1: UUID="3f0c" TYPE="ext4" PARTUUID="9e4a-01"',
+      '/dev/sda2: PARTUUID="9e4a-02"',
+    ];
+    expect(top(wiped.join('\n'))[0]?.[0]).toBe('DIDF');
+    // GPT's BIOS boot partition is empty by design; an extended partition carries a table.
+    const benign = [
+      ...gaveUp,
+      '/dev/sda1: PARTLABEL="BIOS boot partition" PARTUUID="1d2e"',
+      '/dev/sda2: PTTYPE="dos" PARTUUID="9e4a-02"',
+      '/dev/sda5: UUID="Xy1" TYPE="LVM2_member" PARTUUID="9e4a-05"',
+    ];
+    expect(top(benign.join('\n'))[0]?.[0]).not.toBe('DIDF');
+    // root= naming the very partition blkid finds empty.
+    const named = [
+      'Gave up waiting for root file system device.',
+      'ALERT!  /dev/vda1 does not exist.  Dropping to a shell!',
+      '(initramfs) blkid',
+      '/dev/vda1: PARTUUID="77aa-01"',
+    ];
+    expect(top(named.join('\n'))[0]).toEqual(['DIDF', 0.6]);
   });
 
   it('a repeated give-up line is one observation: dracut repeating its timeout does not raise the confidence', () => {

@@ -23,6 +23,7 @@
  *   root-mounted    a filesystem was mounted as root
  *   mount-dependency  systemd gave up a mount unit; captures `mount`
  *   luks-prompt     the initramfs asks for a LUKS passphrase
+ *   blkid-entry     a line of blkid's output in the rescue shell; captures `device` and `tags`
  * (fs-tried, the filesystem types under "No filesystem could mount root", is read by syslog-analysis.ts.)
  *
  * A rule with cue device-missing gives no cause of its own (syslog-analysis.ts skips it); the
@@ -127,6 +128,48 @@ interface Context {
   /** Mount points systemd gave up because a dependency (the device) failed. */
   dependencyMounts: string[];
   luksPromptAt?: number;
+  /** What blkid, run in the rescue shell, printed per device: whether it found a signature. */
+  blkid: BlkidEntry[];
+}
+
+/** One line of blkid's output (util-linux misc-utils/blkid.c print_tags: `/dev/sda1: UUID="…" TYPE="ext4"`). */
+interface BlkidEntry {
+  device: string;
+  /** TYPE=: the filesystem, swap, LVM2_member, crypto_LUKS, linux_raid_member blkid recognised. */
+  type?: string;
+  /** PTTYPE=: a partition table on the device (a whole disk, or an extended partition). */
+  ptType?: string;
+  partLabel?: string;
+}
+
+function parseBlkidTags(device: string, tags: string): BlkidEntry {
+  const entry: BlkidEntry = { device };
+  for (const t of tags.matchAll(/\b([A-Z_]+)="([^"]*)"/g)) {
+    if (t[1] === 'TYPE') entry.type = t[2];
+    else if (t[1] === 'PTTYPE') entry.ptType = t[2];
+    else if (t[1] === 'PARTLABEL') entry.partLabel = t[2];
+  }
+  return entry;
+}
+
+/**
+ * Partitions that carry no content blkid recognises, though the partition table lists them. GPT's
+ * BIOS boot and Microsoft reserved partitions are empty by design, so they are left out by their
+ * label; a partition with a partition table of its own is an extended one.
+ */
+function untypedPartitions(ctx: Context): string[] {
+  return ctx.blkid
+    .filter((e) => {
+      const k = KERNEL_NAME.exec(e.device.replace(/^\/dev\//, ''))?.groups;
+      const isPartition = (k?.sdPart ?? k?.nvPart) !== undefined;
+      return (
+        isPartition &&
+        e.type === undefined &&
+        e.ptType === undefined &&
+        !/bios|boot|grub|reserved|msr|efi/i.test(e.partLabel ?? '')
+      );
+    })
+    .map((e) => e.device);
 }
 
 type Weights = Partial<Record<'VMCE' | 'UVKE' | 'DIDF' | 'UVDE', number>>;
@@ -142,6 +185,7 @@ function readContext(matches: ConsoleMatch[]): Context {
     blkfront: false,
     driverMissing: [],
     dependencyMounts: [],
+    blkid: [],
   };
   matches.forEach((m, i) => {
     if (/^Kernel panic - not syncing/.test(m.line.replace(/^\[[\s\d.]+\]\s*/, ''))) ctx.guestPanic = true;
@@ -196,6 +240,19 @@ function readContext(matches: ConsoleMatch[]): Context {
       case 'luks-prompt':
         ctx.luksPromptAt = i;
         break;
+      case 'blkid-entry': {
+        const dev = m.captures.device;
+        if (!dev) break;
+        ctx.blkid.push(parseBlkidTags(dev, m.captures.tags ?? ''));
+        // The shell's own userland sees the device, so the kernel has its driver: a disk present.
+        const name = dev.replace(/^\/dev\//, '');
+        if (!KERNEL_NAME.test(name)) break;
+        const whole = diskOf(name);
+        const parts = ctx.disks.get(whole) ?? new Set<string>();
+        if (whole !== name) parts.add(name);
+        ctx.disks.set(whole, parts);
+        break;
+      }
     }
   });
   return ctx;
@@ -280,6 +337,27 @@ function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: We
     return {
       weights: { UVKE: 0.6, VMCE: 0.3 },
       why: 'the kernel itself tried a UUID=/LABEL= root, which only an initramfs resolves (no initramfs ran)',
+    };
+
+  // blkid in the rescue shell lists the disks (so the driver works) and a partition on which it
+  // recognises nothing, no filesystem, no LVM or RAID label, no LUKS header: the content the root
+  // name needed was on it and is gone, wiped or overwritten (corpus 128: fdisk removed an LVM PV's
+  // label). root= naming that very partition says the same more strongly.
+  const untyped = untypedPartitions(ctx);
+  const namedUntyped = names.find(
+    (n) =>
+      n.kind === 'kernel' &&
+      untyped.some((d) => d.replace(/^\/dev\//, '') === n.name.replace(/^\/dev\//, '')),
+  );
+  if (namedUntyped)
+    return {
+      weights: { DIDF: 0.6, UVDE: 0.3 },
+      why: `blkid in the rescue shell sees ${namedUntyped.name} but recognises no filesystem on it`,
+    };
+  if (untyped.length > 0 && !kinds.has('kernel'))
+    return {
+      weights: { DIDF: 0.55, VMCE: 0.35, UVKE: 0.2 },
+      why: `blkid in the rescue shell sees the disks but recognises no filesystem or volume label on ${untyped.join(', ')}`,
     };
 
   const seen = [...ctx.disks.keys()];

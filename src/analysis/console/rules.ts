@@ -43,6 +43,8 @@ export const CUES = [
   'mount-failed',
   // xl's, libxl's or libxc's error line in a saved log: xl-failure.ts names the cause from its text.
   'xl-error',
+  // A line of blkid's output, typed in an initramfs or emergency shell: a device and its tags.
+  'blkid-entry',
 ] as const;
 
 /**
