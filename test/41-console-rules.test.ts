@@ -989,6 +989,21 @@ describe('a missing root device, weighed with the whole log', () => {
     expect(top(named.join('\n'))[0]).toEqual(['DIDF', 0.6]);
   });
 
+  it("busybox mount's ENOENT on a disk the kernel shows is no filesystem driver (UVKE); on an unseen disk it stays a missing device", () => {
+    const mount = 'mount: mounting /dev/vda on /sysroot failed: No such file or directory';
+    const shown = ['virtio_blk virtio0: [vda] 4194304 512-byte logical blocks (2.15 GB/2.00 GiB)', mount];
+    // Evidence, not a failure, until the boot stops: 0.55 scaled to 0.44.
+    expect(top(shown.join('\n'))[0]).toEqual(['UVKE', 0.44]);
+    expect(top(mount)[0]?.[0]).not.toBe('UVKE');
+    // A partition the scan did not list is not there: the name, not the driver.
+    const partition = [
+      'virtio_blk virtio0: [vda] 4194304 512-byte logical blocks (2.15 GB/2.00 GiB)',
+      ' vda: vda1',
+      'mount: mounting /dev/vda2 on /sysroot failed: No such file or directory',
+    ];
+    expect(top(partition.join('\n'))[0]?.[0]).toBe('VMCE');
+  });
+
   it('a repeated give-up line is one observation: dracut repeating its timeout does not raise the confidence', () => {
     const once = 'dracut-initqueue[395]: Warning: dracut-initqueue timeout - starting timeout scripts';
     expect(top(Array(12).fill(once).join('\n'))).toEqual(top(once));

@@ -339,6 +339,21 @@ function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: We
       why: 'the kernel itself tried a UUID=/LABEL= root, which only an initramfs resolves (no initramfs ran)',
     };
 
+  // busybox mount without -t tries each block filesystem the kernel lists (/etc/filesystems, then
+  // /proc/filesystems) and reports the errno of the last attempt (util-linux/mount.c singlemount).
+  // "No such file or directory" on a device the kernel shows: the node is there, so no type was
+  // tried at all, errno is left from opening the absent /etc/filesystems: the kernel has no block
+  // filesystem driver loaded (an initramfs that never loaded the root filesystem's module).
+  const busyboxEnoent = missing.find(
+    (m) =>
+      m.match.ruleId === 'mount-root-no-such-file' && m.device?.kind === 'kernel' && shows(ctx, m.device),
+  );
+  if (busyboxEnoent?.device)
+    return {
+      weights: { UVKE: 0.55, DIDF: 0.3 },
+      why: `busybox mount found no filesystem type to try on ${busyboxEnoent.device.name}, which the kernel shows: no block filesystem driver is loaded`,
+    };
+
   // blkid in the rescue shell lists the disks (so the driver works) and a partition on which it
   // recognises nothing, no filesystem, no LVM or RAID label, no LUKS header: the content the root
   // name needed was on it and is gone, wiped or overwritten (corpus 128: fdisk removed an LVM PV's
@@ -388,6 +403,13 @@ function weigh(missing: Missing[], ctx: Context, firstAt: number): { weights: We
       why: 'the kernel mounted root itself (no initramfs took over) and found no device',
     };
   return weighTrimmed(names, kinds, missing);
+}
+
+/** Whether the kernel showed this disk, and the partition when the name is one. */
+function shows(ctx: Context, n: DeviceName): boolean {
+  const parts = n.disk ? ctx.disks.get(n.disk) : undefined;
+  if (!parts) return false;
+  return !n.partition || parts.has(n.name.replace(/^\/dev\//, ''));
 }
 
 /** systemd's own give-up lines for a device: the timeout, and the fsck unit bound to the device. */
