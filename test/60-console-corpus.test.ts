@@ -3,7 +3,7 @@
  * threads (test/fixtures/consoles, see INDEX.md): each file's header names the
  * cause the thread settled on. Over the failing logs of the paper's four
  * families the top cause must be the right family on at least 76 % of them (issue 9 asks
- * 90 %; measured 2026-12-02 on the console alone: 63 of 75 with fixtures 001-135; the floor
+ * 90 %; measured 2026-12-02 on the console alone: 70 of 84 with fixtures 001-155; the floor
  * stays below that while fixtures are being added), and
  * no healthy boot may be called FAILED. Logs labelled OTHER are reported only.
  */
