@@ -989,6 +989,19 @@ describe('a missing root device, weighed with the whole log', () => {
     expect(top(named.join('\n'))[0]).toEqual(['DIDF', 0.6]);
   });
 
+  it("xenbus's vbd timeout with the pr_fmt prefix of kernels since 3.x is the same line; a vif's is not a disk's", () => {
+    expect(
+      first(
+        '[   35.1] xenbus_probe_frontend: Timeout connecting to device: device/vbd/51712 (local state 3, remote state 1)',
+      ),
+    ).toBe('xenbus-timeout-vbd');
+    expect(
+      first(
+        '[   35.1] xenbus_probe_frontend: Timeout connecting to device: device/vif/0 (local state 3, remote state 1)',
+      ),
+    ).not.toBe('xenbus-timeout-vbd');
+  });
+
   it("busybox mount's ENOENT on a disk the kernel shows is no filesystem driver (UVKE); on an unseen disk it stays a missing device", () => {
     const mount = 'mount: mounting /dev/vda on /sysroot failed: No such file or directory';
     const shown = ['virtio_blk virtio0: [vda] 4194304 512-byte logical blocks (2.15 GB/2.00 GiB)', mount];
