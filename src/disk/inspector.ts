@@ -26,15 +26,8 @@ import {
   parseFstab,
   parseGrubConfig,
 } from './guest-boot-files.js';
-import {
-  BTRFS_SUPER_OFFSET,
-  btrfsLeafChunks,
-  btrfsMap,
-  btrfsSystemChunks,
-  btrfsTreeProblems,
-  isBtrfsSuper,
-  judgeBtrfs,
-} from './mount-model/btrfs.js';
+import { btrfsMountTreeProblem } from './mount-model/btrfs-trees.js';
+import { BTRFS_SUPER_OFFSET, isBtrfsSuper, judgeBtrfs } from './mount-model/btrfs.js';
 import { judgeExt4 } from './mount-model/ext4.js';
 import {
   type KernelVersion,
@@ -668,7 +661,7 @@ export class DiskInspector {
         );
       } else if (fs.type === 'btrfs' && facts.raw?.btrfs) {
         const sb = facts.raw.btrfs;
-        const treeProblems = await this.#btrfsTrees(addon, inspection.realPath, offset, sb);
+        const treeProblem = await this.#btrfsTrees(addon, inspection.realPath, offset, sb);
         problems.push(
           ...judgeBtrfs({
             bytes: sb,
@@ -677,7 +670,7 @@ export class DiskInspector {
             kernelName,
             device,
             areaBytes,
-            trees: () => treeProblems,
+            trees: () => (treeProblem ? [treeProblem] : []),
           }),
         );
       } else if (fs.type === null && partition !== undefined) {
@@ -730,39 +723,23 @@ export class DiskInspector {
     }
   }
 
-  /** The chunk root and tree root the kernel reads first, checked as read_tree_block() does. */
-  async #btrfsTrees(addon: NativeAddon, diskPath: string, offset: number, sb: Buffer): Promise<string[]> {
+  /** The tree blocks open_ctree reads, checked as the kernel checks them (btrfs-trees.ts). */
+  async #btrfsTrees(
+    addon: NativeAddon,
+    diskPath: string,
+    offset: number,
+    sb: Buffer,
+  ): Promise<string | undefined> {
     const nodeSize = sb.readUInt32LE(148);
-    if (nodeSize < 4096 || nodeSize > 65536) return [];
-    const read = async (physical: number | undefined) =>
-      physical === undefined
-        ? undefined
-        : await this.#probe('read', diskPath, () =>
-            addon.readArea(diskPath, offset + physical, nodeSize),
-          ).catch(() => undefined);
-    const system = btrfsSystemChunks(sb);
-    const chunkRoot = Number(sb.readBigUInt64LE(88));
-    const chunkNode = await read(btrfsMap(system, chunkRoot));
-    const chunks = [...system, ...(chunkNode ? btrfsLeafChunks(chunkNode) : [])];
-    const root = Number(sb.readBigUInt64LE(80));
-    // A chunk tree of more than one level (a large filesystem) is not walked: the root is then not judged.
-    const mappable = chunkNode !== undefined && chunkNode.length >= 101 && chunkNode.readUInt8(100) === 0;
-    const rootNode = mappable ? await read(btrfsMap(chunks, root)) : undefined;
-    return btrfsTreeProblems(
-      sb,
-      [
-        {
-          name: 'chunk root',
-          logical: chunkRoot,
-          generation: Number(sb.readBigUInt64LE(164)),
-          node: chunkNode,
-        },
-        ...(mappable
-          ? [{ name: 'tree root', logical: root, generation: Number(sb.readBigUInt64LE(72)), node: rootNode }]
-          : []),
-      ],
-      finalCrc(addon),
-    );
+    if (nodeSize < 4096 || nodeSize > 65536) return undefined;
+    return btrfsMountTreeProblem(sb, {
+      readPhysical: (physical) =>
+        this.#probe('read', diskPath, () => addon.readArea(diskPath, offset + physical, nodeSize)).catch(
+          () => undefined,
+        ),
+      crc: finalCrc(addon),
+      crc32c: (bytes, seed) => addon.crc32c(bytes, seed) >>> 0,
+    });
   }
 
   /**

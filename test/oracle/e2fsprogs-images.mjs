@@ -4,14 +4,14 @@
 // must repair), taken from the e2fsprogs source that Debian 12 ships, whose checksum is pinned here.
 //   node test/oracle/e2fsprogs-images.mjs [--out DIR]     (default ~/.cache/vmbootfail-oracle/e2fsprogs)
 // writes DIR/images/<test>.img and DIR/images/manifest.json in generate.mjs's shape (class
-// "e2fsprogs"), for kernel-verdicts.mjs --images and test/62-e2fsprogs-oracle.test.ts. Node 20
+// "e2fsprogs"), for kernel-verdicts.mjs --images and test/62-other-projects-oracle.test.ts. Node 20
 // builtins, curl and tar only; every tool runs through execFileSync with an argument array.
 import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { debianMirror, fetchPinned, sha256, writeSparse } from './source-tarball.mjs';
 
 const VERSION = '1.47.0';
 const TARBALL = `e2fsprogs_${VERSION}.orig.tar.gz`;
@@ -24,50 +24,8 @@ const at = argv.indexOf('--out');
 const OUT = at >= 0 ? argv[at + 1] : path.join(os.homedir(), '.cache', 'vmbootfail-oracle', 'e2fsprogs');
 if (!OUT) throw new Error('--out needs a directory');
 
-/** The Debian mirror apt is set up with (deb822 or one-line sources), else deb.debian.org. */
-function debianMirror() {
-  const files = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'];
-  for (const f of files) {
-    let text;
-    try {
-      text = fs.readFileSync(f, 'utf8');
-    } catch {
-      continue;
-    }
-    const m =
-      /^URIs:\s*(https?:\/\/\S+\/debian)\/?\s*$/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(https?:\/\/\S+\/debian)\/?\s/m.exec(text);
-    if (m) return m[1];
-  }
-  return 'http://deb.debian.org/debian';
-}
-
-const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
-
-/** Most of each image is zeros (759 MiB in all, a few MiB of data): only the rest is written. */
-function writeSparse(file, image) {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.ftruncateSync(fd, image.length);
-    const chunk = 64 * 1024;
-    const zeros = Buffer.alloc(chunk);
-    for (let off = 0; off < image.length; off += chunk) {
-      const part = image.subarray(off, Math.min(off + chunk, image.length));
-      if (!part.equals(zeros.subarray(0, part.length))) fs.writeSync(fd, part, 0, part.length, off);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 fs.mkdirSync(OUT, { recursive: true });
-const tarball = path.join(OUT, TARBALL);
-if (!fs.existsSync(tarball) || sha256(fs.readFileSync(tarball)) !== SHA256) {
-  const url = `${debianMirror()}/pool/main/e/e2fsprogs/${TARBALL}`;
-  execFileSync('curl', ['-fsSL', '--retry', '3', '-o', `${tarball}.part`, url], { stdio: 'inherit' });
-  const got = sha256(fs.readFileSync(`${tarball}.part`));
-  if (got !== SHA256) throw new Error(`${url}: sha256 ${got}, expected ${SHA256}`);
-  fs.renameSync(`${tarball}.part`, tarball);
-}
+const tarball = fetchPinned(`${debianMirror()}/pool/main/e/e2fsprogs/${TARBALL}`, path.join(OUT, TARBALL), SHA256);
 
 const src = path.join(OUT, 'src');
 fs.rmSync(src, { recursive: true, force: true });
