@@ -30,7 +30,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 CACHE=${VMBF_TESTBED_CACHE:-$HOME/.cache/vmbootfail-testbed}
-ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root uvke-xfs-feature-newer vmce-root-disk-missing vmce-root-partition-whole-disk uvde-empty-backing"
+ALL_CASES="normal normal-whole-disk vmce uvde didf-partition-table didf-superblock didf-superblock-whole-disk didf-truncated-image uvke uvke-initrd-without-blkfront not-pv-kernel didf-gpt-primary-zeroed didf-superblock-checksum didf-group-descriptors didf-journal didf-feature-unknown uvke-btrfs-root uvke-xfs-feature-newer vmce-root-disk-missing vmce-root-partition-whole-disk uvde-empty-backing vmce-memory-too-large"
 # The Debian 12 guest (systemd, fstab by UUID, pygrub; build.sh's debguest stage), issue 11.
 DEB_CASES="deb-normal-pv deb-normal-pygrub deb-normal-pvh deb-normal-dracut deb-normal-lvm deb-normal-pvgrub deb-vmce deb-uvde deb-didf-superblock deb-uvke-dracut-without-blkfront deb-fstab-uuid-missing deb-data-disk-damaged deb-pygrub-missing-kernel deb-uvke-pvgrub-zstd-kernel"
 ALL_CASES="$ALL_CASES $DEB_CASES"

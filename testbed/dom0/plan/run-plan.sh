@@ -101,6 +101,8 @@ case_setup() {
     vmce-root-disk-missing) image=normal-part.img root=/dev/xvdb1 what="VMCE: root=/dev/xvdb1, but the config gives the VM only xvda" ;;
     vmce-root-partition-whole-disk) image=normal-whole.img root=/dev/xvda1 what="VMCE: root=/dev/xvda1 on a disk that holds a whole-disk ext4" ;;
     uvde-empty-backing) image=uvde-empty.img what="UVDE: the VBD's backing loop device is attached to a 0-byte file (0 sectors)" ;;
+    # More memory than the host has: xl's freemem() cannot make room (or libxc cannot allocate it).
+    vmce-memory-too-large) image=normal-part.img memory=1048576 what="VMCE: memory = 1048576 (1 TiB), far beyond the host's" ;;
     *) return 1 ;;
   esac
 }
