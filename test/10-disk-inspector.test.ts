@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyseVirtualDisks } from '../src/analysis/virtual-disk-analysis.js';
 import { type DiskInspection, DiskInspector } from '../src/disk/inspector.js';
+import { inspectVmDisks } from '../src/monitor/virtual-disk-information-inspector.js';
 import { type SampleDisk, buildSampleDisks } from '../src/samples/sample-disks.js';
 import { sha256File } from './support/checksum.js';
 import { attachLoop, detachLoop, freeLoopDevice } from './support/loop-devices.js';
@@ -441,6 +443,32 @@ describe('what the guest kernel would refuse (the mount model, issue 8)', () => 
       expect(d.findings, args.join(' ')).toEqual([]);
       expect(await sha256File(img)).toBe(before);
     }
+  });
+  it('a two-device btrfs: one disk alone will not mount (the kernel misses the other); the VM given both mounts it', async () => {
+    const a = path.join(dir, 'btrfs-raid1-a.img');
+    const b = path.join(dir, 'btrfs-raid1-b.img');
+    await run('truncate', ['-s', '256M', a, b]);
+    await run('mkfs.btrfs', ['-q', '-f', '-m', 'raid1', '-d', 'raid1', a, b]);
+    const alone = await inspector.inspect(a);
+    expect(alone.wholeDisk?.mount).toBe('will-not-mount');
+    expect(alone.findings.map((f) => f.code)).toEqual(['DEVICES_MISSING']);
+    expect(alone.findings[0]?.kernelSays).toMatch(/^devid 2 uuid [0-9a-f-]{36} is missing$/);
+    const vm = await inspectVmDisks(
+      [
+        { vdev: 'xvda', target: a, spec: `${a},raw,xvda,rw` },
+        { vdev: 'xvdb', target: b, spec: `${b},raw,xvdb,rw` },
+      ],
+      (p, o) => inspector.inspect(p, o),
+    );
+    expect(vm.map((r) => [r.disk.vdev, r.inspection?.wholeDisk?.mount, r.inspection?.findings])).toEqual([
+      ['xvda', 'mounts', []],
+      ['xvdb', 'mounts', []],
+    ]);
+    // Given only the first disk, the VM's root cannot mount: the config lacks the second (VMCE).
+    const half = await inspectVmDisks([{ vdev: 'xvda', target: a, spec: `${a},raw,xvda,rw` }], (p, o) =>
+      inspector.inspect(p, o),
+    );
+    expect(analyseVirtualDisks(half).map((c) => [c.code, c.disk])).toEqual([['VMCE', 'xvda']]);
   });
   it('names are quoted in every fix: a path with a space and a quote', async () => {
     const img = path.join(dir, "it's a disk.img");

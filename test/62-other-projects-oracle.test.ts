@@ -46,14 +46,6 @@ const PROJECTS: Project[] = [
     knownMisses: {
       // The superblock's checksum is xxhash64 (csum type 1): only crc32c is computed here.
       'fuzz-bko-96971-btrfs-image': 'xxhash64 superblock checksum',
-      // One device of a two-device filesystem: alone, the kernel finds the other missing ("devid N
-      // uuid U is missing"); a VM that has both disks mounts it. One disk is judged at a time.
-      'misc-034-metadata-uuid-disk1': 'one of two devices',
-      'misc-034-metadata-uuid-disk2': 'one of two devices',
-      'misc-034-metadata-uuid-disk3': 'one of two devices',
-      'misc-034-metadata-uuid-disk4': 'one of two devices',
-      'misc-034-metadata-uuid-disk5': 'one of two devices',
-      'misc-034-metadata-uuid-disk6': 'one of two devices',
     },
   },
 ];

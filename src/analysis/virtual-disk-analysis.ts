@@ -77,6 +77,11 @@ const FINDING_CAUSE: Record<DiskFinding['code'], { code: CauseCode; title: strin
     title: 'the filesystem uses features the guest kernel does not accept',
     confidence: 0.65,
   },
+  DEVICES_MISSING: {
+    code: 'VMCE',
+    title: 'the filesystem spans several devices and the VM is not given the others',
+    confidence: 0.7,
+  },
   FILESYSTEM_WARNING: {
     code: 'DIDF',
     title: 'the filesystem mounts with a warning',

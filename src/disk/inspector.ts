@@ -26,7 +26,7 @@ import {
   parseFstab,
   parseGrubConfig,
 } from './guest-boot-files.js';
-import { btrfsMountTreeProblem } from './mount-model/btrfs-trees.js';
+import { type BtrfsTreeVerdict, btrfsMountTrees } from './mount-model/btrfs-trees.js';
 import { BTRFS_SUPER_OFFSET, isBtrfsSuper, judgeBtrfs } from './mount-model/btrfs.js';
 import { judgeExt4 } from './mount-model/ext4.js';
 import {
@@ -69,7 +69,7 @@ export interface DiskFinding {
    */
   severity: MountSeverity;
   /** The cause family when it is not the finding's usual one: UVKE for a healthy filesystem the guest kernel cannot handle. */
-  family?: 'DIDF' | 'UVKE';
+  family?: 'DIDF' | 'UVKE' | 'VMCE';
   /** The line the guest kernel prints for it, from the kernel's source. */
   kernelSays?: string;
   /** A command an operator can run to repair or confirm, when there is one; arguments shell-quoted. */
@@ -116,6 +116,8 @@ export interface FilesystemInfo {
   ext?: Ext2State;
   /** The guest's boot files found in it (InspectOptions.bootFiles, ext2/3/4 only). */
   boot?: GuestBootFiles;
+  /** A btrfs filesystem's device on this disk and every device it has (uuid is the filesystem's). */
+  btrfsDevice?: { devid: number; devices: number[] };
 }
 
 /** The raw facts behind a FilesystemInfo, kept out of the (JSON) report. */
@@ -661,7 +663,10 @@ export class DiskInspector {
         );
       } else if (fs.type === 'btrfs' && facts.raw?.btrfs) {
         const sb = facts.raw.btrfs;
-        const treeProblem = await this.#btrfsTrees(addon, inspection.realPath, offset, sb);
+        const trees = await this.#btrfsTrees(addon, inspection.realPath, offset, sb);
+        const devid = Number(sb.readBigUInt64LE(201));
+        const devices = [...new Set([devid, ...trees.devices.map((d) => d.devid)])].sort((a, b) => a - b);
+        fs.btrfsDevice = { devid, devices };
         problems.push(
           ...judgeBtrfs({
             bytes: sb,
@@ -670,7 +675,8 @@ export class DiskInspector {
             kernelName,
             device,
             areaBytes,
-            trees: () => (treeProblem ? [treeProblem] : []),
+            trees: () => (trees.problem ? [trees.problem] : []),
+            devices: trees.devices,
           }),
         );
       } else if (fs.type === null && partition !== undefined) {
@@ -729,10 +735,10 @@ export class DiskInspector {
     diskPath: string,
     offset: number,
     sb: Buffer,
-  ): Promise<string | undefined> {
+  ): Promise<BtrfsTreeVerdict> {
     const nodeSize = sb.readUInt32LE(148);
-    if (nodeSize < 4096 || nodeSize > 65536) return undefined;
-    return btrfsMountTreeProblem(sb, {
+    if (nodeSize < 4096 || nodeSize > 65536) return { devices: [] };
+    return btrfsMountTrees(sb, {
       readPhysical: (physical) =>
         this.#probe('read', diskPath, () => addon.readArea(diskPath, offset + physical, nodeSize)).catch(
           () => undefined,

@@ -30,6 +30,7 @@ const ITEM = 25;
 const KEY_PTR = 33;
 const MAX_LEVEL = 8;
 const CHUNK_ITEM_KEY = 228;
+const DEV_ITEM_KEY = 216;
 const ROOT_ITEM_KEY = 132;
 
 // Tree object ids (include/uapi/linux/btrfs_tree.h).
@@ -70,11 +71,29 @@ interface Wanted {
   reach: Reach;
 }
 
-/** The first problem the kernel would meet reading the trees at mount, or undefined. */
-export async function btrfsMountTreeProblem(
+export interface BtrfsTreeVerdict {
+  /** The first problem the kernel would meet reading the trees at mount. */
+  problem?: string;
+  /** The devices the chunk tree's DEV_ITEMs name (read_one_dev): each must be present at mount. */
+  devices: { devid: number; uuid: string }[];
+}
+
+/** What reading the trees at mount would meet, as the kernel reads them. */
+export async function btrfsMountTrees(
   sb: Buffer,
   reader: TreeBlockReader,
   maxBlocks = 2048,
+): Promise<BtrfsTreeVerdict> {
+  const devices: { devid: number; uuid: string }[] = [];
+  const problem = await firstProblem(sb, reader, maxBlocks, devices);
+  return { ...(problem ? { problem } : {}), devices };
+}
+
+async function firstProblem(
+  sb: Buffer,
+  reader: TreeBlockReader,
+  maxBlocks: number,
+  devices: { devid: number; uuid: string }[],
 ): Promise<string | undefined> {
   const nodeSize = sb.readUInt32LE(148);
   const sectorSize = sb.readUInt32LE(144);
@@ -181,6 +200,13 @@ export async function btrfsMountTreeProblem(
     reach: 'whole',
   });
   if (chunk.problem) return chunk.problem;
+  for (const leaf of chunk.leaves)
+    for (const item of leafItems(leaf))
+      if (item.key.type === DEV_ITEM_KEY && item.key.objectid === 1n && item.size >= 98)
+        devices.push({
+          devid: Number(item.key.offset),
+          uuid: uuidString(leaf.subarray(item.dataAt + 66, item.dataAt + 82)),
+        });
   const root = await walk({
     tree: 'tree root',
     owner: ROOT_TREE,
@@ -427,4 +453,9 @@ function checkOwner(block: Buffer, rootOwner: bigint): string | undefined {
   } else if (!isFsTree(owner))
     return `corrupted ${kind}, root=${rootOwner} block=${at} owner mismatch, have ${owner} expect [256, ${2n ** 64n - 256n}]`;
   return undefined;
+}
+
+function uuidString(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -47,8 +47,10 @@ export interface BtrfsContext {
   device: string;
   /** Bytes from the filesystem's start to the end of the disk. */
   areaBytes?: number;
-  /** Problems with the chunk and tree roots (btrfsTreeProblems), read by the caller. */
+  /** The first problem of the tree blocks read at mount (btrfs-trees.ts), read by the caller. */
   trees?: () => string[];
+  /** The devices the chunk tree names, this disk's included. */
+  devices?: { devid: number; uuid: string }[];
 }
 
 const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
@@ -226,6 +228,26 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
     return [
       featureProblem(ctx, ro, 'read-only', 'cannot mount read-write because of unknown compat_ro features'),
     ];
+  // read_one_dev() / read_one_chunk(): a device the chunk tree names that the kernel has not
+  // scanned fails the mount ("devid N uuid U is missing") unless -o degraded. The superblock's
+  // num_devices is not what counts: the kernel repairs it from the chunk tree's DEV_ITEMs. This disk
+  // is one of several; the preflight drops the problem when the VM's other disks hold the rest
+  // (pairBtrfsDevices).
+  const devid = Number(b.readBigUInt64LE(201));
+  const others = (ctx.devices ?? []).filter((d) => d.devid !== devid);
+  if (others.length > 0) {
+    const fsid = uuid(b.subarray(32, 48));
+    return [
+      {
+        code: 'DEVICES_MISSING',
+        severity: 'will-not-mount',
+        family: 'VMCE',
+        message: `the btrfs filesystem ${fsid} spans ${others.length + 1} devices and this disk is device ${devid}: the kernel mounts it only with device${others.length > 1 ? 's' : ''} ${others.map((d) => d.devid).join(', ')} too`,
+        kernelSays: `devid ${others[0]?.devid} uuid ${others[0]?.uuid} is missing`,
+        remedy: `give the VM every device of btrfs ${fsid} (blkid -t UUID=${fsid} lists them in dom0), or add rootflags=degraded if its profile keeps a copy here`,
+      },
+    ];
+  }
   return [];
 }
 

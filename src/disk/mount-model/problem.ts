@@ -16,13 +16,17 @@ export type MountProblemCode =
   | 'ROOT_INODE_CORRUPT'
   | 'ROOT_DIRECTORY_CORRUPT'
   | 'FEATURE_UNSUPPORTED'
+  | 'DEVICES_MISSING'
   | 'FILESYSTEM_WARNING';
 
 export interface MountProblem {
   code: MountProblemCode;
   severity: MountSeverity;
-  /** DIDF: the disk is damaged. UVKE: a healthy filesystem the guest kernel cannot handle. */
-  family: 'DIDF' | 'UVKE';
+  /**
+   * DIDF: the disk is damaged. UVKE: a healthy filesystem the guest kernel cannot handle. VMCE: a
+   * healthy filesystem whose other devices the VM must also be given.
+   */
+  family: 'DIDF' | 'UVKE' | 'VMCE';
   message: string;
   /** What the kernel prints, quoted from its source (file named in the model). */
   kernelSays?: string;
