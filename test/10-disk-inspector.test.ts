@@ -8,6 +8,7 @@ import { analyseVirtualDisks } from '../src/analysis/virtual-disk-analysis.js';
 import { type DiskInspection, DiskInspector } from '../src/disk/inspector.js';
 import { inspectVmDisks } from '../src/monitor/virtual-disk-information-inspector.js';
 import { type SampleDisk, buildSampleDisks } from '../src/samples/sample-disks.js';
+import { xxhash64 } from '../src/util/xxhash64.js';
 import { sha256File } from './support/checksum.js';
 import { attachLoop, detachLoop, freeLoopDevice } from './support/loop-devices.js';
 
@@ -469,6 +470,16 @@ describe('what the guest kernel would refuse (the mount model, issue 8)', () => 
       inspector.inspect(p, o),
     );
     expect(analyseVirtualDisks(half).map((c) => [c.code, c.disk])).toEqual([['VMCE', 'xvda']]);
+  });
+  it("xxhash64 (btrfs csum type 1) gives the reference implementation's values", () => {
+    const vectors: [string, string][] = [
+      ['', 'ef46db3751d8e999'],
+      ['a', 'd24ec4f1a98c6e5b'],
+      ['abc', '44bc2cf5ad770999'],
+      ['Nobody inspects the spammish repetition', 'fbcea83c8a378bf1'],
+    ];
+    for (const [text, want] of vectors)
+      expect(xxhash64(Buffer.from(text)).toString(16).padStart(16, '0')).toBe(want);
   });
   it('names are quoted in every fix: a path with a space and a quote', async () => {
     const img = path.join(dir, "it's a disk.img");

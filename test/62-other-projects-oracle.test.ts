@@ -43,10 +43,7 @@ const PROJECTS: Project[] = [
   },
   {
     name: 'btrfs-progs',
-    knownMisses: {
-      // The superblock's checksum is xxhash64 (csum type 1): only crc32c is computed here.
-      'fuzz-bko-96971-btrfs-image': 'xxhash64 superblock checksum',
-    },
+    knownMisses: {},
   },
 ];
 

@@ -23,7 +23,14 @@ import {
   readKey,
   showKey,
 } from './btrfs-items.js';
-import { type BtrfsChunk, btrfsMirrors, checkChunk, chunkStripeLength, parseChunk } from './btrfs.js';
+import {
+  type BtrfsChunk,
+  btrfsChecksum,
+  btrfsMirrors,
+  checkChunk,
+  chunkStripeLength,
+  parseChunk,
+} from './btrfs.js';
 
 const HEADER = 101;
 const ITEM = 25;
@@ -278,12 +285,9 @@ function validateBlock(
   if (!b.subarray(32, 48).equals(fsid)) return `bad fsid on logical ${want.logical}`;
   const level = b.readUInt8(100);
   if (level >= MAX_LEVEL) return `bad tree block level, level ${level} on logical ${want.logical}`;
-  if (csumType === 0 && crc) {
-    const stored = b.readUInt32LE(0);
-    const computed = crc(b.subarray(32));
-    if (stored !== computed)
-      return `checksum verify failed on logical ${want.logical} wanted 0x${computed.toString(16).padStart(8, '0')} found 0x${stored.toString(16).padStart(8, '0')} level ${level}`;
-  }
+  const sum = btrfsChecksum(csumType, b, crc);
+  if (sum && sum.stored !== sum.computed)
+    return `checksum verify failed on logical ${want.logical} wanted 0x${sum.computed} found 0x${sum.stored} level ${level}`;
   if (level !== want.level)
     return `level verify failed on logical ${want.logical} wanted ${want.level} found ${level}`;
   const generation = b.readBigUInt64LE(80);
