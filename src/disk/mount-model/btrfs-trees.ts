@@ -29,6 +29,7 @@ import {
   btrfsMirrors,
   checkChunk,
   chunkStripeLength,
+  formatUuid,
   parseChunk,
 } from './btrfs.js';
 
@@ -212,7 +213,7 @@ async function firstProblem(
       if (item.key.type === DEV_ITEM_KEY && item.key.objectid === 1n && item.size >= 98)
         devices.push({
           devid: Number(item.key.offset),
-          uuid: uuidString(leaf.subarray(item.dataAt + 66, item.dataAt + 82)),
+          uuid: formatUuid(leaf.subarray(item.dataAt + 66, item.dataAt + 82)),
         });
   const root = await walk({
     tree: 'tree root',
@@ -457,9 +458,4 @@ function checkOwner(block: Buffer, rootOwner: bigint): string | undefined {
   } else if (!isFsTree(owner))
     return `corrupted ${kind}, root=${rootOwner} block=${at} owner mismatch, have ${owner} expect [256, ${2n ** 64n - 256n}]`;
   return undefined;
-}
-
-function uuidString(b: Buffer): string {
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -92,7 +92,7 @@ export function btrfsChecksum(
 const SUPER_FLAG_SUPP =
   0x1n | 0x2n | 0x4n | (1n << 32n) | (1n << 33n) | (1n << 34n) | (1n << 35n) | (1n << 36n);
 
-const uuid = (b: Buffer) => {
+export const formatUuid = (b: Buffer): string => {
   const h = b.toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 };
@@ -188,7 +188,7 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
   if (!b.subarray(201 + 82, 201 + 98).equals(metadataUuid))
     return invalid(
       'its device item belongs to another filesystem',
-      `dev_item UUID does not match metadata fsid: ${uuid(b.subarray(201 + 82, 201 + 98))} != ${uuid(metadataUuid)}`,
+      `dev_item UUID does not match metadata fsid: ${formatUuid(b.subarray(201 + 82, 201 + 98))} != ${formatUuid(metadataUuid)}`,
     );
   // read_one_chunk(): every stripe of a system chunk must be on a device the kernel has; a
   // single-device filesystem has only this one (its devid and device UUID in the superblock).
@@ -198,8 +198,8 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
     for (const s of systemStripes(b))
       if (s.devid !== devid || !s.uuid.equals(devUuid))
         return invalid(
-          `a system chunk lies on device ${s.devid} (${uuid(s.uuid)}), not on this one`,
-          `devid ${s.devid} uuid ${uuid(s.uuid)} is missing`,
+          `a system chunk lies on device ${s.devid} (${formatUuid(s.uuid)}), not on this one`,
+          `devid ${s.devid} uuid ${formatUuid(s.uuid)} is missing`,
         );
     // btrfs_read_chunk_tree(): the devices' sizes may not add up to more than the filesystem's.
     const total = b.readBigUInt64LE(112);
@@ -264,7 +264,7 @@ export function judgeBtrfs(ctx: BtrfsContext): MountProblem[] {
   const devid = Number(b.readBigUInt64LE(201));
   const others = (ctx.devices ?? []).filter((d) => d.devid !== devid);
   if (others.length > 0) {
-    const fsid = uuid(b.subarray(32, 48));
+    const fsid = formatUuid(b.subarray(32, 48));
     return [
       {
         code: 'DEVICES_MISSING',
