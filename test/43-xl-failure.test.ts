@@ -22,6 +22,13 @@ describe('xl create failures', () => {
       'libxl: error: libxl_exec.c:117:libxl_report_child_exitstatus: /etc/xen/scripts/block add [2259] exited with error status 1\nlibxl: error: libxl_device.c:1265:device_hotplug_child_death_cb: script: /etc/xen/scripts/block failed; error detected.',
       'HOTPLUG_ERROR',
     ],
+    // recorded on the testbed's Xen 4.17 (case vmce-memory-too-large, memory = 1 TiB): libxc's panic
+    // names xc_dom_boot_mem_init, which must not read as the kernel loader's "panic: xc_dom" (UVKE).
+    [
+      'memory beyond the host (real Xen 4.17)',
+      "xc: error: panic: xg_dom_boot.c:119: xc_dom_boot_mem_init: can't allocate low memory for domain: Out of memory\nlibxl: error: libxl_dom.c:586:libxl__build_dom: xc_dom_boot_mem_init failed: Cannot allocate memory\nlibxl: error: libxl_create.c:1640:domcreate_rebuild_done: Domain 4:cannot (re-)build domain: -3",
+      'VMCE',
+    ],
     // recorded on the testbed (test/fixtures/timelines/not-pv-kernel.timeline)
     [
       'not a PV kernel',
