@@ -56,7 +56,7 @@ const DIR_ITEM = 84;
 const DIR_INDEX = 96;
 const EXTENT_DATA = 108;
 const EXTENT_CSUM = 128;
-const ROOT_ITEM = 132;
+export const ROOT_ITEM = 132;
 const EXTENT_ITEM = 168;
 const METADATA_ITEM = 169;
 const TREE_BLOCK_REF = 176;
@@ -64,21 +64,21 @@ const EXTENT_DATA_REF = 178;
 const SHARED_BLOCK_REF = 182;
 const SHARED_DATA_REF = 184;
 const BLOCK_GROUP_ITEM = 192;
-const DEV_ITEM = 216;
-const CHUNK_ITEM = 228;
+export const DEV_ITEM = 216;
+export const CHUNK_ITEM = 228;
 
 // Object ids.
-const FS_TREE = 5n;
+export const FS_TREE = 5n;
 const ROOT_TREE_DIR = 6n;
 const FIRST_FREE = 256n;
 const LAST_FREE = 2n ** 64n - 256n;
 const FREE_INO = 2n ** 64n - 12n;
-const TREE_RELOC = 2n ** 64n - 8n;
+export const TREE_RELOC = 2n ** 64n - 8n;
 const EXTENT_CSUM_OBJECTID = 2n ** 64n - 10n;
 const FIRST_CHUNK_TREE = 256n;
 const DEV_ITEMS = 1n;
 
-const MAX_LEVEL = 8;
+export const MAX_LEVEL = 8;
 const NAME_LEN = 255;
 const FT_XATTR = 8;
 const FT_MAX = 9;
@@ -92,7 +92,7 @@ const S_IFDIR = 0o040000;
 const asSigned = (v: bigint) => (v >= 2n ** 63n ? v - 2n ** 64n : v);
 
 /** is_fstree(): the top-level subvolume, or a subvolume id (not a qgroup's upper levels). */
-function isFsTree(id: bigint): boolean {
+export function isFsTree(id: bigint): boolean {
   return id === FS_TREE || (asSigned(id) >= FIRST_FREE && id >> 48n === 0n);
 }
 

@@ -15,11 +15,18 @@
  * A filesystem too large to read within the block budget is judged on what was read.
  */
 import {
+  CHUNK_ITEM,
+  DEV_ITEM,
+  FS_TREE,
   type Key,
   type LeafItem,
+  MAX_LEVEL,
+  ROOT_ITEM,
+  TREE_RELOC,
   type TreeFacts,
   checkLeafItem,
   compareKeys,
+  isFsTree,
   readKey,
   showKey,
 } from './btrfs-items.js';
@@ -36,23 +43,18 @@ import {
 const HEADER = 101;
 const ITEM = 25;
 const KEY_PTR = 33;
-const MAX_LEVEL = 8;
-const CHUNK_ITEM_KEY = 228;
-const DEV_ITEM_KEY = 216;
-const ROOT_ITEM_KEY = 132;
 
 // Tree object ids (include/uapi/linux/btrfs_tree.h).
 const ROOT_TREE = 1n;
 const EXTENT_TREE = 2n;
 const CHUNK_TREE = 3n;
 const DEV_TREE = 4n;
-const FS_TREE = 5n;
 const CSUM_TREE = 7n;
 const QUOTA_TREE = 8n;
 const UUID_TREE = 9n;
 const FREE_SPACE_TREE = 10n;
 const BLOCK_GROUP_TREE = 11n;
-const DATA_RELOC_TREE = 2n ** 64n - 9n;
+const DATA_TREE_RELOC = 2n ** 64n - 9n;
 
 /**
  * How much of each tree open_ctree reads: all of it, the root node alone, or the paths to its first
@@ -77,6 +79,8 @@ interface Wanted {
   generation: bigint;
   level: number;
   reach: Reach;
+  /** Keep the leaves read: the chunk tree's devices, the tree root's root items, the device extents. */
+  keepLeaves?: boolean;
 }
 
 export interface BtrfsTreeVerdict {
@@ -178,7 +182,7 @@ async function firstProblem(
       }
       const level = block.readUInt8(100);
       if (level === 0) {
-        leaves.push(block);
+        if (w.keepLeaves) leaves.push(block);
         if (w.owner === CHUNK_TREE) chunks = [...chunks, ...leafChunks(block)];
         continue;
       }
@@ -203,14 +207,15 @@ async function firstProblem(
     tree: 'chunk tree',
     owner: CHUNK_TREE,
     logical: Number(sb.readBigUInt64LE(88)),
-    generation: BigInt(sb.readBigUInt64LE(164)),
+    generation: sb.readBigUInt64LE(164),
     level: sb.readUInt8(199),
     reach: 'whole',
+    keepLeaves: true,
   });
   if (chunk.problem) return chunk.problem;
   for (const leaf of chunk.leaves)
     for (const item of leafItems(leaf))
-      if (item.key.type === DEV_ITEM_KEY && item.key.objectid === 1n && item.size >= 98)
+      if (item.key.type === DEV_ITEM && item.key.objectid === 1n && item.size >= 98)
         devices.push({
           devid: Number(item.key.offset),
           uuid: formatUuid(leaf.subarray(item.dataAt + 66, item.dataAt + 82)),
@@ -222,6 +227,7 @@ async function firstProblem(
     generation: sb.readBigUInt64LE(72),
     level: sb.readUInt8(198),
     reach: 'whole',
+    keepLeaves: true,
   });
   if (root.problem) return root.problem;
 
@@ -229,7 +235,7 @@ async function firstProblem(
   const roots = new Map<bigint, { logical: number; generation: bigint; level: number }>();
   for (const leaf of root.leaves)
     for (const item of leafItems(leaf)) {
-      if (item.key.type !== ROOT_ITEM_KEY || roots.has(item.key.objectid) || item.size < 239) continue;
+      if (item.key.type !== ROOT_ITEM || roots.has(item.key.objectid) || item.size < 239) continue;
       roots.set(item.key.objectid, {
         generation: leaf.readBigUInt64LE(item.dataAt + 160),
         logical: Number(leaf.readBigUInt64LE(item.dataAt + 176)),
@@ -246,12 +252,12 @@ async function firstProblem(
     [UUID_TREE, 'UUID tree', 'root'],
     [FREE_SPACE_TREE, 'free space tree', 'root'],
     [FS_TREE, 'filesystem tree', 'edges'],
-    [DATA_RELOC_TREE, 'data relocation tree', 'edges'],
+    [DATA_TREE_RELOC, 'data relocation tree', 'edges'],
   ];
   for (const [id, tree, reach] of order) {
     const r = roots.get(id);
     if (!r) continue;
-    const got = await walk({ tree, owner: id, ...r, reach });
+    const got = await walk({ tree, owner: id, ...r, reach, keepLeaves: id === DEV_TREE });
     if (got.problem) return got.problem;
     if (id === DEV_TREE && sb.readBigUInt64LE(136) === 1n && budget > 0) {
       const bad = verifyDevExtents(got.leaves, chunks, sb);
@@ -318,7 +324,7 @@ function checkLeaf(leaf: Buffer, facts: TreeFacts): string | undefined {
     // BTRFS_HEADER_FLAG_RELOC leaves may be empty.
     if ((leaf.readBigUInt64LE(56) & 0x2n) !== 0n) return undefined;
     const headerOwner = leaf.readBigUInt64LE(88);
-    if ([ROOT_TREE, CHUNK_TREE, DEV_TREE, FS_TREE, DATA_RELOC_TREE].includes(headerOwner))
+    if ([ROOT_TREE, CHUNK_TREE, DEV_TREE, FS_TREE, DATA_TREE_RELOC].includes(headerOwner))
       return `invalid root, root ${headerOwner} must never be empty`;
     if (headerOwner === 0n) return 'invalid owner, root 0 is not defined';
     if (headerOwner === EXTENT_TREE && (facts.incompat & 0x2000n) === 0n)
@@ -376,7 +382,7 @@ function systemChunks(sb: Buffer, facts: TreeFacts): { chunks: BtrfsChunk[]; pro
   const chunks: BtrfsChunk[] = [];
   for (let at = 0; at + 17 <= area.length; ) {
     const logical = area.readBigUInt64LE(at + 9);
-    if (area.readUInt8(at + 8) !== CHUNK_ITEM_KEY)
+    if (area.readUInt8(at + 8) !== CHUNK_ITEM)
       return {
         chunks,
         problem: `unexpected item type ${area.readUInt8(at + 8)} in sys_array at offset ${at}`,
@@ -394,7 +400,7 @@ function systemChunks(sb: Buffer, facts: TreeFacts): { chunks: BtrfsChunk[]; pro
 function leafChunks(leaf: Buffer): BtrfsChunk[] {
   const chunks: BtrfsChunk[] = [];
   for (const item of leafItems(leaf)) {
-    if (item.key.type !== CHUNK_ITEM_KEY) continue;
+    if (item.key.type !== CHUNK_ITEM) continue;
     const c = parseChunk(leaf, item.dataAt, Number(item.key.offset));
     if (c) chunks.push(c.chunk);
   }
@@ -443,12 +449,10 @@ function verifyDevExtents(leaves: Buffer[], chunks: BtrfsChunk[], sb: Buffer): s
 }
 
 const LOG_TREE = 2n ** 64n - 6n;
-const RELOC_TREE = 2n ** 64n - 8n;
-const isFsTree = (id: bigint) => id === FS_TREE || (id >= 256n && id < 2n ** 63n && id >> 48n === 0n);
 
 /** btrfs_check_eb_owner() (6.1): a block of a tree that is not a subvolume carries that tree's id. */
 function checkOwner(block: Buffer, rootOwner: bigint): string | undefined {
-  if (rootOwner === 0n || rootOwner === LOG_TREE || rootOwner === RELOC_TREE) return undefined;
+  if (rootOwner === 0n || rootOwner === LOG_TREE || rootOwner === TREE_RELOC) return undefined;
   const owner = block.readBigUInt64LE(88);
   const kind = block.readUInt8(100) === 0 ? 'leaf' : 'node';
   const at = block.readBigUInt64LE(48);
